@@ -1,0 +1,421 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False, nonecheck=False
+"""Compiled kernels of the SymNet network.
+
+Every function works in place on caller-owned, C-contiguous buffers (typed
+memoryviews, fused ``float``/``double``), releases the GIL, and never
+allocates.  The neuron's constants arrive as the small tables that
+:class:`sklearn_symnet.WuxingNeuron` precomputes; no kernel knows the ODE.
+
+OpenMP (``prange``) is used where rows or columns are independent, so the
+result is bit-identical whatever the number of threads.
+"""
+
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.math cimport atan, sqrt, exp, log, fabs, INFINITY
+from scipy.linalg.cython_blas cimport dgemm, sgemm
+
+cdef double PI = 3.141592653589793
+
+
+# ---------------------------------------------------------------------------
+# Forward: steady-state signal and local gain of a layer of neurons
+# ---------------------------------------------------------------------------
+def rate_forward(
+    floating[:, ::1] U,
+    const double[::1] breakpoints,
+    const double[::1] slope,
+    const double[::1] intercept,
+    floating[:, ::1] S,
+    floating[:, ::1] G,
+    int n_threads=1,
+):
+    """Rate coupling: exact piecewise-linear steady state.
+
+    ``S[i, k] = slope[m] * U[i, k] + intercept[m]`` and ``G[i, k] = slope[m]``
+    where ``m`` is the number of breakpoints ``<= U[i, k]``.  ``S`` may alias
+    ``U``.
+    """
+    cdef Py_ssize_t n = U.shape[0], m = U.shape[1], i, k, seg
+    cdef Py_ssize_t nb = breakpoints.shape[0]
+    cdef double u
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=n_threads):
+            for k in range(m):
+                u = U[i, k]
+                seg = 0
+                while seg < nb and u >= breakpoints[seg]:
+                    seg = seg + 1
+                G[i, k] = <floating>slope[seg]
+                S[i, k] = <floating>(slope[seg] * u + intercept[seg])
+
+
+def flux_forward(
+    floating[:, ::1] U,
+    double u_max,
+    double c1,
+    double beta,
+    double p,
+    double q,
+    floating[:, ::1] S,
+    floating[:, ::1] G,
+    int n_threads=1,
+):
+    """Flux coupling: closed-form steady state on the stable branch.
+
+    The raw input is bounded, ``v = u_max (2/pi) atan(pi u / (2 u_max))``; the
+    input element's level ``t`` solves ``beta t^2 + c1 t + v = 0`` on the root
+    with ``dv/dt = sqrt(c1^2 - 4 beta v) > 0``; the signal is ``p t + q`` and
+    the gain ``p / sqrt(.)`` times the atan slope.  ``S`` may alias ``U``.
+    With ``u_max = inf`` the input is used unbounded (``v = u``, for
+    inspecting the branch; ``u`` must then stay above the fold).
+    """
+    cdef Py_ssize_t n = U.shape[0], m = U.shape[1], i, k
+    cdef bint bounded = u_max < INFINITY
+    cdef double u, z, v, disc, sq, t, c = PI / (2.0 * u_max) if bounded else 0.0
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=n_threads):
+            for k in range(m):
+                u = U[i, k]
+                z = c * u
+                v = u_max * (2.0 / PI) * atan(z) if bounded else u
+                disc = c1 * c1 - 4.0 * beta * v
+                if disc < 0.0:  # unreachable for |v| < u_max; keep finite
+                    disc = 0.0
+                sq = sqrt(disc)
+                if c1 >= 0.0:
+                    t = (-c1 - sq) / (2.0 * beta)
+                else:
+                    t = 2.0 * v / (sq - c1)
+                S[i, k] = <floating>(p * t + q)
+                if sq > 0.0:
+                    G[i, k] = <floating>(p / sq / (1.0 + z * z))
+                else:
+                    G[i, k] = 0.0
+
+
+# ---------------------------------------------------------------------------
+# Backward: the reverse system's response and the coefficient adjustment
+# ---------------------------------------------------------------------------
+def reverse_signal(floating[:, ::1] E, const floating[:, ::1] G):
+    """Error signals through the reverse system: ``E *= G`` in place.
+
+    ``G`` holds each neuron's reverse-system gain at its operating point, so
+    ``E`` becomes the signal ``delta`` that leaves the neuron's input element.
+    """
+    cdef Py_ssize_t n = E.shape[0], m = E.shape[1], i, k
+    with nogil:
+        for i in range(n):
+            for k in range(m):
+                E[i, k] = E[i, k] * G[i, k]
+
+
+cdef inline void _gemm(
+    char transa, char transb, int m, int n, int k, floating alpha,
+    floating *a, int lda, floating *b, int ldb, floating beta,
+    floating *c, int ldc,
+) noexcept nogil:
+    if floating is double:
+        dgemm(&transa, &transb, &m, &n, &k, &alpha, a, &lda, b, &ldb, &beta, c, &ldc)
+    else:
+        sgemm(&transa, &transb, &m, &n, &k, &alpha, a, &lda, b, &ldb, &beta, c, &ldc)
+
+
+def matmul(
+    const floating[:, ::1] A,
+    bint trans_a,
+    const floating[:, ::1] B,
+    bint trans_b,
+    floating[:, ::1] C,
+    floating alpha=1.0,
+    floating beta=0.0,
+):
+    """``C = alpha * op(A) @ op(B) + beta * C`` through BLAS (row-major)."""
+    cdef int m = C.shape[0], n = C.shape[1]
+    cdef int k = A.shape[0] if trans_a else A.shape[1]
+    cdef int ka = A.shape[0] if not trans_a else A.shape[1]
+    cdef int kb = B.shape[1] if trans_b else B.shape[0]
+    cdef int nb = B.shape[0] if trans_b else B.shape[1]
+    if ka != m or kb != k or nb != n:
+        raise ValueError("matmul: incompatible shapes")
+    if m == 0 or n == 0:
+        return
+    cdef char ta = 84 if trans_a else 78  # 'T' or 'N'
+    cdef char tb = 84 if trans_b else 78
+    cdef Py_ssize_t i, j
+    if k == 0:
+        for i in range(m):
+            for j in range(n):
+                C[i, j] = beta * C[i, j] if beta != 0 else 0
+        return
+    # Row-major C = op(A) op(B) is column-major C.T = op(B).T op(A).T
+    with nogil:
+        _gemm(tb, ta, n, m, k, alpha, <floating*>&B[0, 0], B.shape[1],
+              <floating*>&A[0, 0], A.shape[1], beta, &C[0, 0], n)
+
+
+def sparse_forward(
+    const floating[::1] data,
+    const int[::1] indices,
+    const long long[::1] indptr,
+    const long long[::1] rows,
+    const floating[:, ::1] W,
+    const floating[::1] b,
+    floating[:, ::1] U,
+    int n_threads=1,
+):
+    """``U[r] = b + X[rows[r]] @ W`` for a CSR matrix ``X`` (zeros skipped)."""
+    cdef Py_ssize_t n = rows.shape[0], m = W.shape[1], r, k
+    cdef long long p, row
+    cdef floating x
+    cdef const floating *w
+    with nogil:
+        for r in prange(n, schedule="static", num_threads=n_threads):
+            for k in range(m):
+                U[r, k] = b[k]
+            row = rows[r]
+            for p in range(indptr[row], indptr[row + 1]):
+                x = data[p]
+                w = &W[indices[p], 0]
+                for k in range(m):
+                    U[r, k] += x * w[k]
+
+
+def dense_skip_forward(
+    const floating[:, ::1] X,
+    const long long[::1] rows,
+    const floating[:, ::1] W,
+    const floating[::1] b,
+    floating[:, ::1] U,
+    int n_threads=1,
+):
+    """``U[r] = b + X[rows[r]] @ W`` for a dense ``X``, skipping its zeros.
+
+    Summation order is that of :func:`sparse_forward`, so a dense matrix and
+    its CSR copy give bit-identical results.
+    """
+    cdef Py_ssize_t n = rows.shape[0], d = X.shape[1], m = W.shape[1], r, j, k
+    cdef floating x
+    cdef const floating *w
+    cdef const floating *xr
+    with nogil:
+        for r in prange(n, schedule="static", num_threads=n_threads):
+            for k in range(m):
+                U[r, k] = b[k]
+            xr = &X[rows[r], 0]
+            for j in range(d):
+                x = xr[j]
+                if x != 0:
+                    w = &W[j, 0]
+                    for k in range(m):
+                        U[r, k] += x * w[k]
+
+
+def sparse_grad(
+    const floating[::1] data,
+    const int[::1] indices,
+    const long long[::1] indptr,
+    const long long[::1] rows,
+    const floating[:, ::1] D,
+    floating[:, ::1] GW,
+    int n_threads=1,
+):
+    """``GW = X[rows].T @ D`` for a CSR ``X`` (GW overwritten).
+
+    Threads own disjoint blocks of input features, each summing over the
+    minibatch in row order: identical results for any thread count.
+    """
+    cdef Py_ssize_t n = rows.shape[0], d = GW.shape[0], m = GW.shape[1]
+    cdef Py_ssize_t nblk, blk, j0, j1, r, k, j
+    cdef long long p, row
+    cdef floating x
+    cdef floating *g
+    cdef const floating *dr
+    nblk = (d + 31) // 32
+    with nogil:
+        for blk in prange(nblk, schedule="static", num_threads=n_threads):
+            j0 = blk * 32
+            j1 = min(j0 + 32, d)
+            for j in range(j0, j1):
+                for k in range(m):
+                    GW[j, k] = 0
+            for r in range(n):
+                row = rows[r]
+                dr = &D[r, 0]
+                for p in range(indptr[row], indptr[row + 1]):
+                    j = indices[p]
+                    if j < j0 or j >= j1:
+                        continue
+                    x = data[p]
+                    g = &GW[j, 0]
+                    for k in range(m):
+                        g[k] += x * dr[k]
+
+
+def dense_skip_grad(
+    const floating[:, ::1] X,
+    const long long[::1] rows,
+    const floating[:, ::1] D,
+    floating[:, ::1] GW,
+    int n_threads=1,
+):
+    """``GW = X[rows].T @ D`` for a dense ``X``, skipping zeros (GW overwritten)."""
+    cdef Py_ssize_t n = rows.shape[0], d = GW.shape[0], m = GW.shape[1]
+    cdef Py_ssize_t nblk, blk, j0, j1, r, k, j
+    cdef floating x
+    cdef floating *g
+    cdef const floating *dr
+    cdef const floating *xr
+    nblk = (d + 31) // 32
+    with nogil:
+        for blk in prange(nblk, schedule="static", num_threads=n_threads):
+            j0 = blk * 32
+            j1 = min(j0 + 32, d)
+            for j in range(j0, j1):
+                for k in range(m):
+                    GW[j, k] = 0
+            for r in range(n):
+                xr = &X[rows[r], 0]
+                dr = &D[r, 0]
+                for j in range(j0, j1):
+                    x = xr[j]
+                    if x != 0:
+                        g = &GW[j, 0]
+                        for k in range(m):
+                            g[k] += x * dr[k]
+
+
+def column_sums(const floating[:, ::1] D, floating[::1] out):
+    """``out = D.sum(axis=0)`` in row order (deterministic)."""
+    cdef Py_ssize_t n = D.shape[0], m = D.shape[1], i, k
+    with nogil:
+        for k in range(m):
+            out[k] = 0
+        for i in range(n):
+            for k in range(m):
+                out[k] += D[i, k]
+
+
+# ---------------------------------------------------------------------------
+# Output layer: probabilities, loss and the error signal that enters the
+# reverse system
+# ---------------------------------------------------------------------------
+def output_error(
+    const floating[:, ::1] S,
+    const floating[:, ::1] Y,
+    const floating[::1] sw,
+    double scale,
+    int link,
+    floating[:, ::1] E,
+):
+    """Loss and output error signals ``E = -dL/dS`` (weighted, not averaged).
+
+    ``link`` 0: softmax of ``scale * S`` with log-loss; 1: independent
+    logistic of ``scale * S`` with log-loss; 2: squared error ``0.5 (Y - S)^2``.
+    Returns the weighted loss sum.  Every exp/log is guarded, so the result
+    is finite for finite ``S``.
+    """
+    cdef Py_ssize_t n = S.shape[0], m = S.shape[1], i, k
+    cdef double mx, z, tot, loss = 0.0, w, pk, lse, d
+    with nogil:
+        for i in range(n):
+            w = sw[i]
+            if link == 0:
+                mx = -INFINITY
+                for k in range(m):
+                    z = scale * S[i, k]
+                    if z > mx:
+                        mx = z
+                tot = 0.0
+                for k in range(m):
+                    tot += exp(scale * S[i, k] - mx)
+                lse = mx + log(tot)
+                for k in range(m):
+                    z = scale * S[i, k]
+                    pk = exp(z - lse)
+                    if Y[i, k] != 0:
+                        loss += w * Y[i, k] * (lse - z)
+                    E[i, k] = <floating>(w * scale * (Y[i, k] - pk))
+            elif link == 1:
+                for k in range(m):
+                    z = scale * S[i, k]
+                    # log(1 + exp(-|z|)) form: finite for every z
+                    if z >= 0:
+                        pk = 1.0 / (1.0 + exp(-z))
+                        lse = z + log(1.0 + exp(-z))  # log(1 + e^z)
+                    else:
+                        pk = exp(z) / (1.0 + exp(z))
+                        lse = log(1.0 + exp(z))
+                    loss += w * (lse - Y[i, k] * z)
+                    E[i, k] = <floating>(w * scale * (Y[i, k] - pk))
+            else:
+                for k in range(m):
+                    d = Y[i, k] - S[i, k]
+                    loss += w * 0.5 * d * d
+                    E[i, k] = <floating>(w * d)
+    return loss
+
+
+# ---------------------------------------------------------------------------
+# Optimisers (flat parameter vectors, in place)
+# ---------------------------------------------------------------------------
+def adam_step(
+    floating[::1] param,
+    const floating[::1] grad,
+    floating[::1] m1,
+    floating[::1] m2,
+    double lr_t,
+    double beta1,
+    double beta2,
+    double eps,
+):
+    """One Adam step, bias correction folded into ``lr_t`` as MLPClassifier does."""
+    cdef Py_ssize_t n = param.shape[0], i
+    cdef double g
+    with nogil:
+        for i in range(n):
+            g = grad[i]
+            m1[i] = <floating>(beta1 * m1[i] + (1.0 - beta1) * g)
+            m2[i] = <floating>(beta2 * m2[i] + (1.0 - beta2) * g * g)
+            param[i] = <floating>(param[i] - lr_t * m1[i] / (sqrt(m2[i]) + eps))
+
+
+def sgd_step(
+    floating[::1] param,
+    const floating[::1] grad,
+    floating[::1] velocity,
+    double lr,
+    double momentum,
+    bint nesterov,
+):
+    """One SGD step with (Nesterov) momentum, as MLPClassifier's SGDOptimizer."""
+    cdef Py_ssize_t n = param.shape[0], i
+    cdef double v
+    with nogil:
+        for i in range(n):
+            v = momentum * velocity[i] - lr * grad[i]
+            velocity[i] = <floating>v
+            if nesterov:
+                param[i] = <floating>(param[i] + momentum * v - lr * grad[i])
+            else:
+                param[i] = <floating>(param[i] + v)
+
+
+def bound_coefficients(const floating[::1] raw, floating[::1] coef, double bound):
+    """The paper's arctangent strategy: ``coef = bound (2/pi) atan(raw)``."""
+    cdef Py_ssize_t n = raw.shape[0], i
+    cdef double c = bound * 2.0 / PI
+    with nogil:
+        for i in range(n):
+            coef[i] = <floating>(c * atan(raw[i]))
+
+
+def bound_chain(const floating[::1] raw, floating[::1] grad, double bound):
+    """Gradient w.r.t. the free parameter: ``grad *= (2 bound / pi) / (1 + raw^2)``."""
+    cdef Py_ssize_t n = raw.shape[0], i
+    cdef double c = bound * 2.0 / PI, w
+    with nogil:
+        for i in range(n):
+            w = raw[i]
+            grad[i] = <floating>(grad[i] * c / (1.0 + w * w))

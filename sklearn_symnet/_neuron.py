@@ -1,0 +1,514 @@
+"""The five-element (Wuxing) neuron: the ODE, its fixed point and its reverse system.
+
+This module is the only place where the neuron's differential equation is
+written down (:meth:`WuxingNeuron.rhs`).  Everything else in the package --
+the Cython kernels, the network, the estimator -- receives from here the few
+numbers it needs (breakpoint tables, branch coefficients) and never sees the
+equation itself.  See ``docs/model.md`` for the derivations.
+"""
+
+from itertools import combinations
+from numbers import Integral, Real
+
+import numpy as np
+
+from . import _kernels
+
+N_ELEMENTS = 5
+ELEMENT_NAMES = ("wood", "fire", "earth", "metal", "water")
+COUPLINGS = ("rate", "flux")
+# Fraction of the distance to the flux coupling's fold that the bounded input
+# may use (model.md section 2: u_max = 0.9 |u_c|).
+FLUX_INPUT_FRACTION = 0.9
+
+
+def _check_constant(name, value, *, positive):
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}.")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}.")
+    if positive and value <= 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}.")
+    return value
+
+
+def _check_element(name, value):
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(f"{name} must be an integer in [0, 4], got {value!r}.")
+    if not 0 <= value < N_ELEMENTS:
+        raise ValueError(f"{name} must be an integer in [0, 4], got {value!r}.")
+    return int(value)
+
+
+def shift_matrix(m):
+    """Circulant shift ``S_m`` with ``(S_m x)_i = x_{i+m}`` (indices mod 5)."""
+    S = np.zeros((N_ELEMENTS, N_ELEMENTS))
+    for i in range(N_ELEMENTS):
+        S[i, (i + m) % N_ELEMENTS] = 1.0
+    return S
+
+
+def mirror_matrix():
+    """Mirror ``R`` of the cycle, ``(R x)_i = x_{-i}``.
+
+    For the symmetric neuron at its fixed point ``J.T == R @ J @ R``: the
+    reverse system is the same neuron run around the cycle the other way.
+    """
+    R = np.zeros((N_ELEMENTS, N_ELEMENTS))
+    for i in range(N_ELEMENTS):
+        R[i, (-i) % N_ELEMENTS] = 1.0
+    return R
+
+
+class WuxingNeuron:
+    r"""One five-element (Wuxing) neuron: a symmetric Lotka-Volterra cycle.
+
+    The state ``x`` (five positive element levels, indexed around the
+    generating cycle wood, fire, earth, metal, water) obeys
+
+    .. math::
+
+        \dot x_i = x_i \bigl(r - K_3 x_i + K_1 (x_{i-1} - x_{i+1})
+                              + K_2 (x_{i+2} - x_{i-2})\bigr)
+
+    i.e. ``dx/dt = x * (r + A @ x)`` with a circulant ``A``.  Its fixed point
+    ``x* = r / K3`` is globally attracting for ``K3 > 0``.  An input ``u``
+    enters element ``input_element`` (as a growth-rate change for
+    ``coupling="rate"``, as a bounded inflow for ``coupling="flux"``) and the
+    neuron's *signal* is the displacement of the steady state of element
+    ``output_element`` from the fixed point.
+
+    Parameters
+    ----------
+    K1 : float, default=0.3
+        Generation constant (mother feeds child, predator-prey).
+    K2 : float, default=0.2
+        Restraint constant (an element preys on the one it restrains).
+    K3 : float, default=1.0
+        Self-limitation, must be > 0.
+    r : float, default=1.0
+        Growth rate, must be > 0.
+    coupling : {"rate", "flux"}, default="rate"
+        How the input enters the input element.
+    input_element : int, default=0
+        Element ``a`` receiving the input (0..4).
+    output_element : int, default=1
+        Element ``b`` whose displacement is the signal (0..4).
+
+    Attributes
+    ----------
+    A : ndarray of shape (5, 5)
+        Interaction matrix of the ODE.
+    fixed_point : float
+        The closed-form fixed point level ``r / K3`` of every element.
+    breakpoints : ndarray
+        Inputs where the rate coupling's piecewise-linear response changes
+        slope (empty for ``coupling="flux"``).
+    fold_input : float or None
+        Flux coupling: the most negative inflow for which the positive
+        equilibrium branch through ``x*`` exists (``None`` for rate).
+    input_bound : float
+        Flux coupling: ``u_max``, the bound of the effective input
+        ``u_max * (2/pi) * atan(pi u / (2 u_max))``; ``inf`` for rate.
+
+    Examples
+    --------
+    >>> from sklearn_symnet import WuxingNeuron
+    >>> n = WuxingNeuron(K1=0.8, K2=0.5)
+    >>> n.fixed_point
+    1.0
+    >>> [round(b, 4) for b in n.breakpoints]
+    [-1.9959, 10.9192]
+    >>> s, g = n.response([0.0, 1.0])
+    >>> round(float(g[1]), 4)
+    0.4822
+    """
+
+    def __init__(
+        self,
+        K1=0.3,
+        K2=0.2,
+        K3=1.0,
+        r=1.0,
+        coupling="rate",
+        input_element=0,
+        output_element=1,
+    ):
+        self.K1 = _check_constant("K1", K1, positive=False)
+        self.K2 = _check_constant("K2", K2, positive=False)
+        self.K3 = _check_constant("K3", K3, positive=True)
+        self.r = _check_constant("r", r, positive=True)
+        if coupling not in COUPLINGS:
+            raise ValueError(
+                f"coupling must be one of {COUPLINGS}, got {coupling!r}."
+            )
+        self.coupling = coupling
+        self.input_element = _check_element("input_element", input_element)
+        self.output_element = _check_element("output_element", output_element)
+
+        self.A = (
+            -self.K3 * np.eye(N_ELEMENTS)
+            + self.K1 * (shift_matrix(-1) - shift_matrix(1))
+            + self.K2 * (shift_matrix(2) - shift_matrix(-2))
+        )
+        self.fixed_point = self.r / self.K3
+        if coupling == "rate":
+            self._build_rate_table()
+            self.fold_input = None
+            self.input_bound = np.inf
+        else:
+            self._build_flux_branch()
+            self.breakpoints = np.empty(0)
+
+    def __repr__(self):
+        return (
+            f"WuxingNeuron(K1={self.K1!r}, K2={self.K2!r}, K3={self.K3!r}, "
+            f"r={self.r!r}, coupling={self.coupling!r}, "
+            f"input_element={self.input_element}, "
+            f"output_element={self.output_element})"
+        )
+
+    # ------------------------------------------------------------------
+    # The ODE (the only place it is written)
+    # ------------------------------------------------------------------
+    @property
+    def fixed_point_vector(self):
+        """The fixed point ``x*`` as a vector of shape (5,)."""
+        return np.full(N_ELEMENTS, self.fixed_point)
+
+    def effective_input(self, u):
+        """Input as the neuron sees it: ``u`` (rate) or the atan-bounded inflow (flux)."""
+        u = np.asarray(u, dtype=float)
+        if self.coupling == "rate":
+            return u
+        um = self.input_bound
+        return um * (2 / np.pi) * np.arctan(np.pi * u / (2 * um))
+
+    def rhs(self, x, u=0.0):
+        """Right-hand side ``dx/dt`` of the neuron's ODE under input ``u``.
+
+        Parameters
+        ----------
+        x : array-like of shape (5,) or (n, 5)
+            States.
+        u : float or array-like of shape (n,)
+            Raw input (the flux coupling bounds it with :meth:`effective_input`).
+
+        Returns
+        -------
+        dxdt : ndarray of the shape of ``x``
+        """
+        x = np.asarray(x, dtype=float)
+        ue = np.asarray(self.effective_input(u), dtype=float)
+        a = self.input_element
+        growth = self.r + x @ self.A.T
+        if self.coupling == "rate":
+            growth = growth.copy()
+            growth[..., a] += ue
+            return x * growth
+        dx = x * growth
+        dx[..., a] += ue
+        return dx
+
+    def jacobian(self, x, u=0.0):
+        """Jacobian ``J(x)`` of :meth:`rhs` at state ``x`` (shape (5,))."""
+        x = np.asarray(x, dtype=float)
+        diag = self.r + self.A @ x
+        if self.coupling == "rate":
+            diag[self.input_element] += float(self.effective_input(u))
+        return np.diag(x) @ self.A + np.diag(diag)
+
+    def reverse_jacobian(self, x, u=0.0):
+        """The reverse (mirrored) system's matrix ``J(x).T``: cause and effect swapped."""
+        return self.jacobian(x, u).T
+
+    def energy(self, x):
+        """Lyapunov energy ``V(x) = sum(x_i - x* ln x_i)``; it never increases at ``u = 0``."""
+        x = np.asarray(x, dtype=float)
+        with np.errstate(divide="ignore"):
+            return np.sum(x - self.fixed_point * np.log(x), axis=-1)
+
+    def simulate(self, u=0.0, t_max=200.0, dt=0.01, x0=None):
+        """Integrate the ODE with classical RK4 from ``x*`` (or ``x0``) under input ``u``.
+
+        A reference integrator, independent of the closed-form steady states,
+        used to check them and to draw trajectories.
+
+        Parameters
+        ----------
+        u : float, default=0.0
+            Raw input held constant over time.
+        t_max : float, default=200.0
+            End time.
+        dt : float, default=0.01
+            Step.
+        x0 : array-like of shape (5,), default=None
+            Start state, ``x*`` when None.
+
+        Returns
+        -------
+        t : ndarray of shape (n_steps + 1,)
+        X : ndarray of shape (n_steps + 1, 5)
+
+        Examples
+        --------
+        >>> from sklearn_symnet import WuxingNeuron
+        >>> t, X = WuxingNeuron().simulate(u=1.0, t_max=50.0, dt=0.01)
+        >>> X.shape
+        (5001, 5)
+        """
+        if not (np.isfinite(t_max) and np.isfinite(dt) and 0 < dt <= t_max):
+            raise ValueError(f"need 0 < dt <= t_max, got dt={dt!r}, t_max={t_max!r}.")
+        n_steps = int(round(t_max / dt))
+        x = self.fixed_point_vector if x0 is None else np.array(x0, dtype=float)
+        if x.shape != (N_ELEMENTS,) or not np.all(np.isfinite(x)) or np.any(x < 0):
+            raise ValueError("x0 must be 5 finite, non-negative levels.")
+        X = np.empty((n_steps + 1, N_ELEMENTS))
+        X[0] = x
+        f = self.rhs
+        for k in range(n_steps):
+            k1 = f(x, u)
+            k2 = f(x + 0.5 * dt * k1, u)
+            k3 = f(x + 0.5 * dt * k2, u)
+            k4 = f(x + dt * k3, u)
+            x = np.maximum(x + (dt / 6.0) * (k1 + 2 * k2 + 2 * k3 + k4), 0.0)
+            X[k + 1] = x
+        return np.arange(n_steps + 1) * dt, X
+
+    # ------------------------------------------------------------------
+    # Steady states through the kernels
+    # ------------------------------------------------------------------
+    def kernel_table(self, element=None, bounded=True):
+        """Numbers the layer kernels need to evaluate ``element``'s displacement.
+
+        Returns ``(kind, params)``; the network passes ``params`` straight to
+        :func:`sklearn_symnet._kernels.rate_forward` or ``flux_forward``.
+        ``element`` defaults to the output element; the gains are for the
+        output element only when ``element`` is the output element.
+        """
+        b = self.output_element if element is None else _check_element("element", element)
+        xs = self.fixed_point
+        if self.coupling == "rate":
+            slope = self._rate_P[:, b].copy()
+            icpt = self._rate_Q[:, b] - xs
+            if b == self.output_element:
+                # The gain is the reverse system's steady response (computed
+                # from J.T in _build_rate_table); it equals the slope.
+                slope = self._rate_reverse_gain.copy()
+            return "rate", (self.breakpoints, slope, icpt)
+        p, q = self._flux_p[b], self._flux_q[b] - xs
+        um = self.input_bound if bounded else np.inf
+        return "flux", (um, self._flux_c1, self._flux_beta, p, q)
+
+    def _element_response(self, u, element, bounded=True):
+        u = np.ascontiguousarray(np.atleast_1d(np.asarray(u, dtype=np.float64)))
+        if u.ndim != 1:
+            raise ValueError("u must be a scalar or a 1-D array.")
+        if not np.all(np.isfinite(u)):
+            raise ValueError("u must be finite.")
+        U = u.reshape(-1, 1)
+        S = np.empty_like(U)
+        G = np.empty_like(U)
+        kind, params = self.kernel_table(element, bounded)
+        forward = _kernels.rate_forward if kind == "rate" else _kernels.flux_forward
+        forward(U, *params, S, G, 1)
+        return S[:, 0], G[:, 0]
+
+    def response(self, u):
+        """Signal and gain for an array of inputs (the network's own kernel).
+
+        Parameters
+        ----------
+        u : array-like of shape (n,)
+            Raw inputs.
+
+        Returns
+        -------
+        signal : ndarray of shape (n,)
+            ``x_b(steady state) - x*``.
+        gain : ndarray of shape (n,)
+            ``d signal / d u`` from the reverse system (for flux, including the
+            atan bound's slope).
+        """
+        return self._element_response(u, None)
+
+    def branch_response(self, v):
+        """Flux coupling: signal and gain at an *effective* inflow ``v``.
+
+        Evaluates the equilibrium branch without the atan bound, for
+        ``fold_input < v``; the gain is ``d signal / d v``.
+        """
+        if self.coupling != "flux":
+            raise ValueError("branch_response is defined for coupling='flux' only.")
+        v = np.asarray(v, dtype=float)
+        if np.any(v <= self.fold_input):
+            raise ValueError(f"v must be above the fold {self.fold_input:.6g}.")
+        return self._element_response(v, None, bounded=False)
+
+    def signal(self, u):
+        """Signal ``s(u) = x_b(steady state under u) - x*``."""
+        return self.response(u)[0]
+
+    def gain(self, u):
+        """Local gain ``ds/du``."""
+        return self.response(u)[1]
+
+    def steady_state(self, u):
+        """Steady state of all five elements, shape (n, 5), for inputs ``u``."""
+        cols = [self._element_response(u, i)[0] for i in range(N_ELEMENTS)]
+        return np.stack(cols, axis=1) + self.fixed_point
+
+    def reverse_gain(self, u):
+        """Gain from an explicit solve of the reverse system at the steady state.
+
+        The error is injected at the output element of the mirrored system
+        ``-J.T y = e_b`` and read at the input element, times the input's own
+        sensitivity ``df_a/du`` (``x_a`` for rate, the atan slope for flux).
+        Slow (one 5x5 solve per input); the kernels use the closed form.
+        """
+        u = np.atleast_1d(np.asarray(u, dtype=float))
+        X = self.steady_state(u)
+        a, b = self.input_element, self.output_element
+        e_b = np.zeros(N_ELEMENTS)
+        e_b[b] = 1.0
+        out = np.empty(u.shape[0])
+        for k, (x, uk) in enumerate(zip(X, u)):
+            y = np.linalg.solve(-self.reverse_jacobian(x, uk), e_b)
+            if self.coupling == "rate":
+                dfa = x[a]
+            else:
+                z = np.pi * uk / (2 * self.input_bound)
+                dfa = 1.0 / (1.0 + z * z)
+            out[k] = y[a] * dfa
+        return out
+
+    def causal_gains(self):
+        """Causal-distance gain structure ``G(d) = [(-A)^-1]_{a+d, a}``, d = 0..4."""
+        Ainv = np.linalg.inv(-self.A)
+        a = self.input_element
+        return np.array([Ainv[(a + d) % N_ELEMENTS, a] for d in range(N_ELEMENTS)])
+
+    # ------------------------------------------------------------------
+    # Precomputation
+    # ------------------------------------------------------------------
+    def _build_rate_table(self):
+        """Exact solution of the rate coupling's complementarity problem.
+
+        For input ``u`` the steady state is the unique ``x >= 0`` with
+        ``w = -(r 1 + u e_a + A x) >= 0`` and ``x . w = 0``.  On each survivor
+        set ``S`` it is affine in ``u``; the sets that are feasible on an
+        interval of positive length tile the real line.
+        """
+        a, A, r = self.input_element, self.A, self.r
+        pieces = []
+        for size in range(1, N_ELEMENTS + 1):
+            for S in combinations(range(N_ELEMENTS), size):
+                S = list(S)
+                ea = np.array([1.0 if i == a else 0.0 for i in S])
+                Ainv = np.linalg.inv(A[np.ix_(S, S)])
+                P = np.zeros(N_ELEMENTS)
+                Q = np.zeros(N_ELEMENTS)
+                P[S] = -Ainv @ ea
+                Q[S] = -Ainv @ np.full(len(S), r)
+                # constraints alpha*u + beta >= 0: survivors x_S >= 0 and the
+                # others' w_i = -(r + u [i==a] + (A x)_i) >= 0
+                alpha = list(P[S])
+                beta = list(Q[S])
+                for i in range(N_ELEMENTS):
+                    if i in S:
+                        continue
+                    alpha.append(-((1.0 if i == a else 0.0) + A[i] @ P))
+                    beta.append(-(r + A[i] @ Q))
+                lo, hi = -np.inf, np.inf
+                feasible = True
+                scale = 1e-12 * max(1.0, r)
+                for al, be in zip(alpha, beta):
+                    if abs(al) < 1e-14:
+                        if be < -scale:
+                            feasible = False
+                    elif al > 0:
+                        lo = max(lo, -be / al)
+                    else:
+                        hi = min(hi, -be / al)
+                if feasible and hi - lo > 1e-9:
+                    pieces.append((lo, hi, P, Q))
+        pieces.sort(key=lambda p: p[0])
+        ok = (
+            len(pieces) > 0
+            and pieces[0][0] == -np.inf
+            and pieces[-1][1] == np.inf
+            and all(
+                abs(p[1] - q[0]) <= 1e-7 * max(1.0, abs(p[1]))
+                for p, q in zip(pieces[:-1], pieces[1:])
+            )
+        )
+        if not ok:  # pragma: no cover - would contradict the LCP's uniqueness
+            raise RuntimeError("survivor-set pieces do not tile the input axis")
+        self.breakpoints = np.array([p[1] for p in pieces[:-1]])
+        self._rate_P = np.array([p[2] for p in pieces])
+        self._rate_Q = np.array([p[3] for p in pieces])
+        # Reverse-system gain of each piece, from J.T at an interior point.
+        gains = []
+        for lo, hi, P, Q in pieces:
+            if np.isfinite(lo) and np.isfinite(hi):
+                um = 0.5 * (lo + hi)
+            elif np.isfinite(lo):
+                um = lo + 1.0
+            elif np.isfinite(hi):
+                um = hi - 1.0
+            else:
+                um = 0.0
+            x = P * um + Q
+            a_, b_ = self.input_element, self.output_element
+            e_b = np.zeros(N_ELEMENTS)
+            e_b[b_] = 1.0
+            y = np.linalg.solve(-self.reverse_jacobian(x, um), e_b)
+            gains.append(y[a_] * x[a_])
+        self._rate_reverse_gain = np.array(gains)
+
+    def _build_flux_branch(self):
+        """Equilibrium branch of the flux coupling, parametrised by ``t = x_a``.
+
+        With ``x_a = t`` the other four elements survive with ``(r + A x)_i = 0``,
+        affine in ``t``: ``x = p t + q``.  The inflow that holds the branch there
+        is ``u(t) = -t (c1 + beta t)``, a quadratic, so the steady state for a
+        given inflow is the root with ``du/dt = sqrt(c1^2 - 4 beta u) > 0``.
+        The fold is at ``du/dt = 0``.
+        """
+        a, A, r = self.input_element, self.A, self.r
+        N = [i for i in range(N_ELEMENTS) if i != a]
+        ANN_inv = np.linalg.inv(A[np.ix_(N, N)])
+        p = np.zeros(N_ELEMENTS)
+        q = np.zeros(N_ELEMENTS)
+        p[a] = 1.0
+        p[N] = -ANN_inv @ A[N, a]
+        q[N] = -ANN_inv @ np.full(len(N), r)
+        c1 = r + A[a] @ q
+        beta = A[a] @ p
+        xs = self.fixed_point
+
+        # Range of t around x* where the branch is stable (du/dt > 0) and all
+        # elements stay positive.
+        t_lo, t_hi = 0.0, np.inf
+        if beta < 0:
+            t_lo = max(t_lo, -c1 / (2 * beta))
+        elif beta > 0:
+            t_hi = min(t_hi, -c1 / (2 * beta))
+        for i in N:
+            if p[i] > 0:
+                t_lo = max(t_lo, -q[i] / p[i])
+            elif p[i] < 0:
+                t_hi = min(t_hi, -q[i] / p[i])
+        if not t_lo < xs < t_hi:  # pragma: no cover - x* is always interior
+            raise RuntimeError("fixed point is not on the flux branch")
+
+        def u_of(t):
+            return -t * (c1 + beta * t)
+
+        u_lo = u_of(t_lo)
+        u_hi = u_of(t_hi) if np.isfinite(t_hi) else np.inf
+        self.fold_input = float(u_lo)
+        self.input_bound = float(FLUX_INPUT_FRACTION * min(-u_lo, u_hi))
+        self._flux_p, self._flux_q = p, q
+        self._flux_c1, self._flux_beta = float(c1), float(beta)
