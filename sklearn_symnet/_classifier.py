@@ -1,1 +1,717 @@
-class SymNetClassifier: pass
+"""SymNetClassifier: the scikit-learn estimator on top of the SymNet network."""
+
+import copy
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state, compute_class_weight
+from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import (
+    _check_partial_fit_first_call,
+    check_classification_targets,
+    type_of_target,
+    unique_labels,
+)
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
+
+from ._network import SymNetwork, make_input, output_signals
+from ._neuron import WuxingNeuron
+from ._optim import AdamOptimizer, ArctanBound, SGDOptimizer
+
+
+def _group_log_softmax(Z, group):
+    """Log-softmax of ``Z`` within contiguous groups of columns."""
+    n, m = Z.shape
+    Zg = Z.reshape(n, m // group, group)
+    Zg = Zg - Zg.max(axis=2, keepdims=True)
+    Zg = Zg - np.log(np.exp(Zg).sum(axis=2, keepdims=True))
+    return Zg.reshape(n, m)
+
+
+class SymNetClassifier(ClassifierMixin, BaseEstimator):
+    """Classifier built of five-element (Wuxing) ODE neurons.
+
+    Each neuron is a small symmetric Lotka-Volterra system (see
+    :class:`WuxingNeuron`); a neuron's signal is the displacement of its
+    steady state from its fixed point.  Neurons are wired in layers like a
+    multilayer perceptron through connection coefficients, which are the
+    only trained parameters.  Training is backward signal propagation: the
+    output error enters each neuron's reverse (mirrored) system, and every
+    coefficient is adjusted from the two signals at its ends.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
+        Number of neurons in each hidden layer.
+    coupling : {"rate", "flux"}, default="rate"
+        How a neuron's input enters its input element: ``"rate"`` changes the
+        element's growth rate (exact piecewise-linear response, ReLU-like);
+        ``"flux"`` adds a bounded inflow (smooth, saturating response).
+    K1 : float, default=0.3
+        Generation constant of every neuron.
+    K2 : float, default=0.2
+        Restraint constant.
+    K3 : float, default=1.0
+        Self-limitation, > 0.
+    r : float, default=1.0
+        Growth rate, > 0.  The fixed point is ``r / K3``.
+    input_element : int, default=0
+        Element (0..4) that receives a neuron's input.
+    output_element : int, default=1
+        Element (0..4) whose displacement is the neuron's signal.  The child
+        of the input element (``input_element + 1``) responds most.
+    loss : {"log_loss", "squared_error"}, default="log_loss"
+        Training loss on the output signals: log-loss of
+        ``softmax(output_scale * s)``, or squared error to one-hot targets.
+    output_scale : float, default=4.0
+        ``beta`` in ``softmax(beta * s)``: converts signals into logits.
+    solver : {"adam", "sgd"}, default="adam"
+        Optimiser of the coefficients.
+    learning_rate_init : float, default=3e-3
+        Step size.
+    alpha : float, default=1e-4
+        L2 penalty on the connection coefficients (scaled as MLPClassifier).
+    batch_size : int or "auto", default="auto"
+        Minibatch size; ``"auto"`` is ``min(200, n_samples)``.
+    max_iter : int, default=200
+        Maximum number of epochs (passes over the data).
+    tol : float, default=1e-4
+        Improvement of the loss (or validation score) counted as progress.
+    n_iter_no_change : int, default=10
+        Epochs without progress before training stops.
+    shuffle : bool, default=True
+        Shuffle the samples every epoch.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the coefficient initialisation, shuffling and validation split.
+    warm_start : bool, default=False
+        Reuse the previous coefficients as the starting point of ``fit``.
+    verbose : bool, default=False
+        Print the loss every epoch.
+    momentum : float, default=0.9
+        Momentum of the ``"sgd"`` solver.
+    nesterovs_momentum : bool, default=True
+        Use Nesterov's momentum with ``"sgd"``.
+    beta_1, beta_2, epsilon : float, default=0.9, 0.999, 1e-8
+        Adam's parameters.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data (stratified) and stop when
+        its accuracy stops improving; the best coefficients are kept.
+    validation_fraction : float, default=0.1
+        Held-out fraction for early stopping.
+    coef_bound : float or None, default=None
+        The paper's arctangent adjustment strategy: coefficients are
+        ``coef_bound * (2/pi) * atan(W)`` of free parameters ``W``, so
+        ``|coef| < coef_bound``.  None trains the coefficients directly.
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes in the loss (multiplied into ``sample_weight``).
+    n_jobs : int or None, default=None
+        OpenMP threads for the kernels; None uses all available cores (as
+        limited by ``OMP_NUM_THREADS`` or threadpoolctl).  Results do not
+        depend on it.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    coefs_ : list of ndarray
+        ``coefs_[i]`` of shape (n_in, n_out): connection coefficients into
+        layer ``i + 1``.
+    intercepts_ : list of ndarray
+        Bias coefficients (of a constant unit signal) of each layer.
+    neuron_ : WuxingNeuron
+        The neuron every unit of the fitted network is.
+    fixed_point_ : float
+        The neurons' fixed point ``r / K3``.
+    n_iter_ : int
+        Epochs run by the last call.
+    t_ : int
+        Training samples seen over all calls.
+    loss_ : float
+        Mean training loss of the last epoch.
+    loss_curve_ : list of float
+        Training loss of every epoch.
+    best_loss_ : float or None
+        Lowest training loss (None with early stopping).
+    validation_scores_ : list of float or None
+        Validation accuracy of every epoch (early stopping only).
+    best_validation_score_ : float or None
+        Best validation accuracy (early stopping only).
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Feature names, when ``X`` had string column names.
+    n_layers_ : int
+        Number of layers, input and output included.
+    n_outputs_ : int
+        Number of output neurons (``n_classes``; 2 per label for multilabel,
+        2 for binary problems).
+    out_activation_ : str
+        ``"softmax"`` (probabilities are softmax of ``output_scale * s``
+        within each group of output neurons).
+
+    See Also
+    --------
+    sklearn.neural_network.MLPClassifier : the multilayer perceptron.
+    WuxingNeuron : one neuron, its ODE and reverse system.
+
+    Notes
+    -----
+    Binary problems use two competing output neurons (softmax over the pair)
+    rather than one logistic neuron: a neuron's signal is bounded below (its
+    output element cannot fall under zero), so one neuron alone could not
+    express confident "negative" answers.  Multilabel problems use one such
+    pair per label.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn_symnet import SymNetClassifier
+    >>> X, y = load_digits(return_X_y=True)
+    >>> clf = SymNetClassifier(hidden_layer_sizes=(32,), max_iter=20,
+    ...                        random_state=0).fit(X / 16, y)
+    >>> clf.score(X / 16, y) > 0.95
+    True
+    """
+
+    _parameter_constraints = {
+        "hidden_layer_sizes": [
+            "array-like",
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "coupling": [StrOptions({"rate", "flux"})],
+        "K1": [Interval(Real, None, None, closed="neither")],
+        "K2": [Interval(Real, None, None, closed="neither")],
+        "K3": [Interval(Real, 0, None, closed="neither")],
+        "r": [Interval(Real, 0, None, closed="neither")],
+        "input_element": [Interval(Integral, 0, 4, closed="both")],
+        "output_element": [Interval(Integral, 0, 4, closed="both")],
+        "loss": [StrOptions({"log_loss", "squared_error"})],
+        "output_scale": [Interval(Real, 0, None, closed="neither")],
+        "solver": [StrOptions({"adam", "sgd"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "warm_start": ["boolean"],
+        "verbose": ["verbose"],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "coef_bound": [Interval(Real, 0, None, closed="neither"), None],
+        "class_weight": [StrOptions({"balanced"}), dict, None],
+        "n_jobs": [Integral, None],
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        coupling="rate",
+        K1=0.3,
+        K2=0.2,
+        K3=1.0,
+        r=1.0,
+        input_element=0,
+        output_element=1,
+        loss="log_loss",
+        output_scale=4.0,
+        solver="adam",
+        learning_rate_init=3e-3,
+        alpha=1e-4,
+        batch_size="auto",
+        max_iter=200,
+        tol=1e-4,
+        n_iter_no_change=10,
+        shuffle=True,
+        random_state=None,
+        warm_start=False,
+        verbose=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        early_stopping=False,
+        validation_fraction=0.1,
+        coef_bound=None,
+        class_weight=None,
+        n_jobs=None,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.coupling = coupling
+        self.K1 = K1
+        self.K2 = K2
+        self.K3 = K3
+        self.r = r
+        self.input_element = input_element
+        self.output_element = output_element
+        self.loss = loss
+        self.output_scale = output_scale
+        self.solver = solver
+        self.learning_rate_init = learning_rate_init
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.coef_bound = coef_bound
+        self.class_weight = class_weight
+        self.n_jobs = n_jobs
+
+    # ------------------------------------------------------------------
+    # Public API
+    # ------------------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to data ``X`` and targets ``y``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input signals (scale features to a natural range, e.g. [0, 1]).
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Class labels, or a label indicator matrix for multilabel problems.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights in the loss.
+
+        Returns
+        -------
+        self : SymNetClassifier
+            The fitted estimator.
+        """
+        return self._fit_atomic(X, y, sample_weight, None, incremental=False)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """Run one epoch over ``X, y`` and keep the optimiser's state.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input signals.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights.
+        classes : array-like of shape (n_classes,), default=None
+            All classes; required on the first call (not for multilabel y).
+
+        Returns
+        -------
+        self : SymNetClassifier
+            The updated estimator.
+        """
+        return self._fit_atomic(X, y, sample_weight, classes, incremental=True)
+
+    def predict_proba(self, X):
+        """Class probabilities, ``softmax(output_scale * s)`` of the output signals.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input signals.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            For multilabel problems, the probability of each label.
+        """
+        return np.exp(self.predict_log_proba(X))
+
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`, computed stably.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input signals.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+        """
+        S = self._output_signals(X)
+        logp = _group_log_softmax(self.output_scale_ * S.astype(np.float64),
+                                  self._group)
+        if self._multilabel:
+            return logp[:, 1::2]
+        return logp
+
+    def predict(self, X):
+        """Predict class labels (or label indicators for multilabel ``y``).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input signals.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_labels)
+        """
+        S = self._output_signals(X)
+        if self._multilabel:
+            return (S[:, 1::2] > S[:, 0::2]).astype(int)
+        return self.classes_[np.argmax(S, axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.classifier_tags.multi_label = True
+        return tags
+
+    # ------------------------------------------------------------------
+    # Internals
+    # ------------------------------------------------------------------
+    def _output_signals(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False,
+                          dtype=(np.float64, np.float32))
+        steady, table = self._kernel()
+        return output_signals(X, self.coefs_, self.intercepts_, steady, table,
+                              self._n_threads())
+
+    def _kernel(self):
+        from ._network import _forward_kernel
+
+        return _forward_kernel(self.neuron_)
+
+    def _n_threads(self):
+        return _openmp_effective_n_threads(self.n_jobs)
+
+    def _fit_atomic(self, X, y, sample_weight, classes, incremental):
+        """Run :meth:`_fit` so that a failing call leaves ``self`` as it was."""
+        saved = dict(self.__dict__)
+        try:
+            self._fit(X, y, sample_weight, classes, incremental)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+        return self
+
+    def _targets(self, y, classes, incremental, first_pass):
+        """Validate ``y``; return (Y one-hot in groups, y_index, group, multilabel)."""
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if y.ndim == 2:
+            if type_of_target(y) != "multilabel-indicator":
+                raise ValueError(
+                    "SymNetClassifier supports 1-D class labels or a multilabel "
+                    f"indicator matrix; got y of type {type_of_target(y)!r}."
+                )
+            n_labels = y.shape[1]
+            if not first_pass and (not self._multilabel or self.classes_.shape[0] != n_labels):
+                raise ValueError(
+                    "y has a different number of labels than in the previous "
+                    f"fit: {n_labels} vs {self.classes_.shape[0]}."
+                )
+            Y = np.empty((y.shape[0], 2 * n_labels))
+            yb = np.asarray(y != 0, dtype=float)
+            Y[:, 0::2] = 1.0 - yb
+            Y[:, 1::2] = yb
+            return Y, None, np.arange(n_labels), 2, True
+
+        check_classification_targets(y)
+        if incremental:
+            if first_pass:
+                if classes is None:
+                    raise ValueError(
+                        "classes must be passed on the first call to partial_fit."
+                    )
+                all_classes = unique_labels(classes)
+            else:
+                if classes is not None and not np.array_equal(
+                    unique_labels(classes), self.classes_
+                ):
+                    raise ValueError(
+                        f"`classes={unique_labels(classes)!r}` is not the same as on "
+                        f"the last call to partial_fit, was: {self.classes_!r}."
+                    )
+                all_classes = self.classes_
+            missing = np.setdiff1d(unique_labels(y), all_classes)
+            if missing.size:
+                raise ValueError(
+                    f"`y` has classes not in `classes`: {missing!r}; the classes "
+                    f"are {all_classes!r}."
+                )
+        elif first_pass:
+            all_classes = unique_labels(y)
+        else:  # warm start
+            all_classes = unique_labels(y)
+            if not np.array_equal(all_classes, self.classes_):
+                raise ValueError(
+                    "warm_start can only be used where `y` has the same classes "
+                    f"as in the previous call to fit. Previously got "
+                    f"{self.classes_}, `y` has {all_classes}."
+                )
+            all_classes = self.classes_
+        if all_classes.shape[0] < 2:
+            raise ValueError(
+                "The number of classes has to be greater than one; got "
+                f"{all_classes.shape[0]} class: {all_classes!r}."
+            )
+        if self._multilabel_previous(first_pass):
+            raise ValueError("y is 1-D but the model was fitted on multilabel y.")
+        y_idx = np.searchsorted(all_classes, y)
+        K = all_classes.shape[0]
+        Y = np.zeros((y.shape[0], K))
+        Y[np.arange(y.shape[0]), y_idx] = 1.0
+        return Y, y_idx, all_classes, K, False
+
+    def _multilabel_previous(self, first_pass):
+        return (not first_pass) and getattr(self, "_multilabel", False)
+
+    def _sample_weight(self, sample_weight, X, y_idx, classes, incremental, dtype):
+        sw = _check_sample_weight(sample_weight, X, dtype=dtype,
+                                  ensure_non_negative=True)
+        if self.class_weight is not None:
+            if y_idx is None:
+                raise ValueError("class_weight is not supported for multilabel y.")
+            if incremental and self.class_weight == "balanced":
+                raise ValueError(
+                    "class_weight 'balanced' is not supported for partial_fit: "
+                    "pass the weights as a dict computed on all the data."
+                )
+            cw = compute_class_weight(self.class_weight, classes=classes,
+                                      y=classes[y_idx])
+            sw = sw * cw[y_idx].astype(dtype)
+        return np.ascontiguousarray(sw, dtype=dtype)
+
+    def _fit(self, X, y, sample_weight, classes, incremental):
+        if incremental and self.early_stopping:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        hidden = np.atleast_1d(np.asarray(self.hidden_layer_sizes))
+        if hidden.ndim != 1 or not np.issubdtype(hidden.dtype, np.integer) or np.any(
+            hidden <= 0
+        ):
+            raise ValueError(
+                "hidden_layer_sizes must be a sequence of positive integers, got "
+                f"{self.hidden_layer_sizes!r}."
+            )
+        fitted = hasattr(self, "coefs_")
+        first_pass = not fitted or (not incremental and not self.warm_start)
+
+        X, y = validate_data(
+            self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+            dtype=(np.float64, np.float32), reset=first_pass, y_numeric=False,
+        )
+        if not first_pass and X.dtype != self._free.dtype:
+            X = X.astype(self._free.dtype)
+        dtype = X.dtype
+        Y, y_idx, all_classes, group, multilabel = self._targets(
+            np.asarray(y), classes, incremental, first_pass
+        )
+        Y = np.ascontiguousarray(Y, dtype=dtype)
+        sw = self._sample_weight(sample_weight, X, y_idx, all_classes, incremental,
+                                 dtype)
+        n_outputs = Y.shape[1]
+
+        if first_pass:
+            neuron = WuxingNeuron(
+                K1=self.K1, K2=self.K2, K3=self.K3, r=self.r, coupling=self.coupling,
+                input_element=self.input_element, output_element=self.output_element,
+            )
+            rng = check_random_state(self.random_state)
+            layer_units = [X.shape[1], *[int(h) for h in hidden], n_outputs]
+        else:
+            neuron = self.neuron_
+            rng = copy.deepcopy(self._random_state)
+            layer_units = [X.shape[1], *[W.shape[1] for W in self.coefs_]]
+            if not incremental and list(layer_units[1:-1]) != [int(h) for h in hidden]:
+                raise ValueError(
+                    "warm_start needs the same hidden_layer_sizes as the fitted "
+                    f"model: {layer_units[1:-1]} vs {list(hidden)}."
+                )
+
+        n_threads = self._n_threads()
+        net = SymNetwork(
+            layer_units, neuron, dtype, group, self.loss == "squared_error",
+            self.output_scale, self.alpha, self.coef_bound, n_threads,
+        )
+        if first_pass:
+            net.initialize(rng)
+        elif self.coef_bound == self._fitted_bound:
+            net.set_params(self._free)
+        else:
+            flat = np.concatenate([w.ravel() for w in self.coefs_]
+                                  + list(self.intercepts_)).astype(dtype)
+            bound = None if self.coef_bound is None else ArctanBound(self.coef_bound)
+            net.set_params(flat if bound is None else bound.to_free(flat))
+
+        if incremental and not first_pass and self._optimizer_matches(net):
+            optimizer = self._optimizer.copy()
+        elif self.solver == "adam":
+            optimizer = AdamOptimizer(net.n_params, dtype, self.learning_rate_init,
+                                      self.beta_1, self.beta_2, self.epsilon)
+        else:
+            optimizer = SGDOptimizer(net.n_params, dtype, self.learning_rate_init,
+                                     self.momentum, self.nesterovs_momentum)
+
+        # validation split for early stopping
+        if self.early_stopping:
+            stratify = y_idx if y_idx is not None else None
+            idx = np.arange(X.shape[0])
+            tr, va = train_test_split(idx, random_state=rng,
+                                      test_size=self.validation_fraction,
+                                      stratify=stratify)
+            if va.shape[0] < 2:
+                raise ValueError(
+                    "The validation set is too small. Increase "
+                    "'validation_fraction' or the size of your dataset."
+                )
+            train_rows = np.sort(tr).astype(np.int64)
+            X_val, sw_val = X[va], sw[va]
+            y_val = Y[va]
+        else:
+            train_rows = np.arange(X.shape[0], dtype=np.int64)
+
+        n_train = train_rows.shape[0]
+        if self.batch_size == "auto":
+            batch_size = min(200, n_train)
+        else:
+            if self.batch_size > n_train:
+                warnings.warn(
+                    "Got `batch_size` less than 1 or larger than sample size. It "
+                    "is going to be clipped"
+                )
+            batch_size = int(np.clip(self.batch_size, 1, n_train))
+
+        source = make_input(X, batch_size)
+
+        # training history (continued across warm starts and partial_fit)
+        if first_pass:
+            loss_curve, t = [], 0
+            best_loss = np.inf
+            val_scores = [] if self.early_stopping else None
+            best_val = -np.inf if self.early_stopping else None
+        else:
+            loss_curve, t = list(self.loss_curve_), self.t_
+            best_loss = self.best_loss_ if self.best_loss_ is not None else np.inf
+            val_scores = (list(self.validation_scores_)
+                          if self.validation_scores_ is not None else None)
+            best_val = self.best_validation_score_
+            if self.early_stopping and val_scores is None:
+                val_scores, best_val = [], -np.inf
+        no_improvement = 0
+        best_free = None
+        n_iter = 0
+        for _ in range(self.max_iter):
+            order = rng.permutation(train_rows) if self.shuffle else train_rows
+            loss = net.train_epoch(source, Y, sw, order, batch_size, optimizer)
+            if not (np.isfinite(loss) and np.all(np.isfinite(net.free))):
+                raise ValueError(
+                    "Solver produced non-finite parameter weights. The input data "
+                    "may contain large values and need to be preprocessed, or the "
+                    "learning rate is too large."
+                )
+            n_iter += 1
+            t += n_train
+            loss_curve.append(loss)
+            if self.verbose:
+                print(f"Iteration {n_iter}, loss = {loss:.8f}")
+            if self.early_stopping:
+                S_val = net.output_signals(X_val)
+                if multilabel:
+                    pred = (S_val[:, 1::2] > S_val[:, 0::2]).astype(int)
+                    true = (y_val[:, 1::2] > 0.5).astype(int)
+                else:
+                    pred = np.argmax(S_val, axis=1)
+                    true = np.argmax(y_val, axis=1)
+                score = accuracy_score(true, pred, sample_weight=sw_val)
+                val_scores.append(score)
+                if self.verbose:
+                    print(f"Validation score: {score:f}")
+                no_improvement = no_improvement + 1 if score < best_val + self.tol else 0
+                if score > best_val:
+                    best_val = score
+                    best_free = net.free.copy()
+            else:
+                no_improvement = no_improvement + 1 if loss > best_loss - self.tol else 0
+                best_loss = min(best_loss, loss)
+            if no_improvement > self.n_iter_no_change:
+                if self.verbose:
+                    what = ("Validation score" if self.early_stopping
+                            else "Training loss")
+                    print(f"{what} did not improve more than tol={self.tol:f} for "
+                          f"{self.n_iter_no_change} consecutive epochs. Stopping.")
+                break
+            if incremental:
+                break
+            if n_iter == self.max_iter:
+                warnings.warn(
+                    f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
+                    "reached and the optimization hasn't converged yet.",
+                    ConvergenceWarning,
+                )
+        if best_free is not None:
+            net.set_params(best_free)
+
+        # publish the new state in one go
+        coef = net.coef.copy()
+        self.coefs_ = [c for c in SymNetwork._views(net, coef, list(zip(
+            layer_units[:-1], layer_units[1:])), True)]
+        self.intercepts_ = SymNetwork._views(net, coef, list(zip(
+            layer_units[:-1], layer_units[1:])), False)
+        self._free = net.free.copy()
+        self._fitted_bound = self.coef_bound
+        self._optimizer = optimizer
+        self._random_state = rng
+        self._group = group
+        self._multilabel = multilabel
+        self.classes_ = all_classes
+        self.neuron_ = neuron
+        self.fixed_point_ = neuron.fixed_point
+        self.output_scale_ = float(self.output_scale)
+        self.n_outputs_ = n_outputs
+        self.n_layers_ = len(layer_units)
+        self.out_activation_ = "softmax"
+        self.n_iter_ = n_iter
+        self.t_ = t
+        self.loss_ = loss_curve[-1]
+        self.loss_curve_ = loss_curve
+        if self.early_stopping:
+            self.validation_scores_ = val_scores
+            self.best_validation_score_ = best_val
+            self.best_loss_ = None
+        else:
+            self.validation_scores_ = val_scores
+            self.best_validation_score_ = best_val
+            self.best_loss_ = best_loss
+
+    def _optimizer_matches(self, net):
+        opt = getattr(self, "_optimizer", None)
+        kind = AdamOptimizer if self.solver == "adam" else SGDOptimizer
+        arr = getattr(opt, "ms", getattr(opt, "velocities", None))
+        return (isinstance(opt, kind) and arr is not None
+                and arr.shape[0] == net.n_params and arr.dtype == net.dtype)

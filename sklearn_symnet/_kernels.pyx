@@ -306,54 +306,50 @@ def output_error(
     const floating[:, ::1] Y,
     const floating[::1] sw,
     double scale,
-    int link,
+    Py_ssize_t group,
+    bint squared,
     floating[:, ::1] E,
 ):
     """Loss and output error signals ``E = -dL/dS`` (weighted, not averaged).
 
-    ``link`` 0: softmax of ``scale * S`` with log-loss; 1: independent
-    logistic of ``scale * S`` with log-loss; 2: squared error ``0.5 (Y - S)^2``.
-    Returns the weighted loss sum.  Every exp/log is guarded, so the result
-    is finite for finite ``S``.
+    The output neurons form contiguous groups of ``group`` neurons (all
+    classes of a multiclass problem; a pair per label otherwise).  Within a
+    group the probabilities are ``softmax(scale * S)``; the log-loss is
+    ``-sum y log p``.  With ``squared`` the loss is ``0.5 (Y - S)^2``
+    instead.  Returns the sample-weighted loss sum.  The log-sum-exp is
+    shifted by the group maximum, so everything stays finite for finite
+    ``S``.
     """
-    cdef Py_ssize_t n = S.shape[0], m = S.shape[1], i, k
+    cdef Py_ssize_t n = S.shape[0], m = S.shape[1], i, k, g, g0
     cdef double mx, z, tot, loss = 0.0, w, pk, lse, d
+    if group < 1 or m % group:
+        raise ValueError("output_error: width is not a multiple of group")
     with nogil:
         for i in range(n):
             w = sw[i]
-            if link == 0:
-                mx = -INFINITY
+            if squared:
                 for k in range(m):
+                    d = Y[i, k] - S[i, k]
+                    loss += w * 0.5 * d * d
+                    E[i, k] = <floating>(w * d)
+                continue
+            for g in range(m // group):
+                g0 = g * group
+                mx = -INFINITY
+                for k in range(g0, g0 + group):
                     z = scale * S[i, k]
                     if z > mx:
                         mx = z
                 tot = 0.0
-                for k in range(m):
+                for k in range(g0, g0 + group):
                     tot += exp(scale * S[i, k] - mx)
                 lse = mx + log(tot)
-                for k in range(m):
+                for k in range(g0, g0 + group):
                     z = scale * S[i, k]
                     pk = exp(z - lse)
                     if Y[i, k] != 0:
                         loss += w * Y[i, k] * (lse - z)
                     E[i, k] = <floating>(w * scale * (Y[i, k] - pk))
-            elif link == 1:
-                for k in range(m):
-                    z = scale * S[i, k]
-                    # log(1 + exp(-|z|)) form: finite for every z
-                    if z >= 0:
-                        pk = 1.0 / (1.0 + exp(-z))
-                        lse = z + log(1.0 + exp(-z))  # log(1 + e^z)
-                    else:
-                        pk = exp(z) / (1.0 + exp(z))
-                        lse = log(1.0 + exp(z))
-                    loss += w * (lse - Y[i, k] * z)
-                    E[i, k] = <floating>(w * scale * (Y[i, k] - pk))
-            else:
-                for k in range(m):
-                    d = Y[i, k] - S[i, k]
-                    loss += w * 0.5 * d * d
-                    E[i, k] = <floating>(w * d)
     return loss
 
 
@@ -369,16 +365,20 @@ def adam_step(
     double beta1,
     double beta2,
     double eps,
+    int n_threads=1,
 ):
     """One Adam step, bias correction folded into ``lr_t`` as MLPClassifier does."""
     cdef Py_ssize_t n = param.shape[0], i
-    cdef double g
+    cdef floating g, a, v, b1 = beta1, b2 = beta2, c1 = 1.0 - beta1
+    cdef floating c2 = 1.0 - beta2, lr = lr_t, ep = eps
     with nogil:
-        for i in range(n):
+        for i in prange(n, schedule="static", num_threads=n_threads):
             g = grad[i]
-            m1[i] = <floating>(beta1 * m1[i] + (1.0 - beta1) * g)
-            m2[i] = <floating>(beta2 * m2[i] + (1.0 - beta2) * g * g)
-            param[i] = <floating>(param[i] - lr_t * m1[i] / (sqrt(m2[i]) + eps))
+            a = b1 * m1[i] + c1 * g
+            v = b2 * m2[i] + c2 * g * g
+            m1[i] = a
+            m2[i] = v
+            param[i] = param[i] - lr * a / (sqrt(v) + ep)
 
 
 def sgd_step(
@@ -419,3 +419,25 @@ def bound_chain(const floating[::1] raw, floating[::1] grad, double bound):
         for i in range(n):
             w = raw[i]
             grad[i] = <floating>(grad[i] * c / (1.0 + w * w))
+
+
+def finish_gradient(
+    floating[::1] grad,
+    const floating[::1] coef,
+    Py_ssize_t n_coef,
+    double alpha,
+    double inv_weight,
+):
+    """Turn the summed adjustment signals into the loss gradient, in place.
+
+    The backward pass accumulates ``sum_i w_i s_j delta_k`` (a step *down*
+    the loss); the gradient is its negative plus the L2 term on the
+    connection coefficients (the first ``n_coef`` entries), divided by the
+    minibatch's total sample weight, as in MLPClassifier.
+    """
+    cdef Py_ssize_t n = grad.shape[0], i
+    with nogil:
+        for i in range(n_coef):
+            grad[i] = <floating>((alpha * coef[i] - grad[i]) * inv_weight)
+        for i in range(n_coef, n):
+            grad[i] = <floating>(-grad[i] * inv_weight)

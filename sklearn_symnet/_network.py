@@ -1,0 +1,289 @@
+"""A layered SymNet: forward and backward signal propagation over minibatches.
+
+The network owns one flat vector of free parameters (all connection
+coefficients, then all biases), the optimiser's view of it, and the
+preallocated per-layer buffers of one minibatch.  Data goes down once
+(input -> steady-state signals of each layer) and comes back once (error ->
+reverse-system responses -> coefficient adjustments) per minibatch; every
+step is a kernel call on a preallocated buffer.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+
+from . import _kernels
+from ._optim import ArctanBound
+
+# Dense inputs with at most this fraction of non-zeros use the zero-skipping
+# first-layer kernels instead of gather + BLAS (MNIST pixels: ~19 %).
+SKIP_ZEROS_MAX_DENSITY = 0.5
+# Below this many multiply-adds a kernel call runs on one thread: waking a
+# thread team costs more than it saves (and oversubscribes a busy machine).
+PARALLEL_MIN_WORK = 2_000_000
+
+
+def _threads_for(work, n_threads):
+    return n_threads if work >= PARALLEL_MIN_WORK else 1
+
+
+def _forward_kernel(neuron):
+    kind, table = neuron.kernel_table()
+    fn = _kernels.rate_forward if kind == "rate" else _kernels.flux_forward
+    return fn, table
+
+
+class _DenseGatherInput:
+    """Dense input: gather the minibatch rows, then one BLAS product."""
+
+    def __init__(self, X, max_batch):
+        self.X = X
+        self.buf = np.empty((max_batch, X.shape[1]), dtype=X.dtype)
+
+    def forward(self, rows, W, b, U, n_threads):
+        Xb = self.buf[: rows.shape[0]]
+        np.take(self.X, rows, axis=0, out=Xb)
+        U[...] = b
+        _kernels.matmul(Xb, False, W, False, U, 1.0, 1.0)
+
+    def grad(self, rows, D, GW, n_threads):
+        # rows are the ones of the preceding forward call: the buffer holds them
+        _kernels.matmul(self.buf[: rows.shape[0]], True, D, False, GW)
+
+
+class _DenseSkipInput:
+    """Mostly-zero dense input: kernels that skip the zeros, no copies."""
+
+    def __init__(self, X):
+        self.X = X
+
+    def forward(self, rows, W, b, U, n_threads):
+        _kernels.dense_skip_forward(self.X, rows, W, b, U, n_threads)
+
+    def grad(self, rows, D, GW, n_threads):
+        _kernels.dense_skip_grad(self.X, rows, D, GW, n_threads)
+
+
+class _SparseInput:
+    """CSR input, never densified."""
+
+    def __init__(self, X):
+        X = X.tocsr()
+        if not X.has_sorted_indices:
+            X = X.sorted_indices()
+        self.data = np.ascontiguousarray(X.data)
+        self.indices = np.ascontiguousarray(X.indices, dtype=np.int32)
+        self.indptr = np.ascontiguousarray(X.indptr, dtype=np.int64)
+
+    def forward(self, rows, W, b, U, n_threads):
+        _kernels.sparse_forward(self.data, self.indices, self.indptr, rows, W, b,
+                                U, n_threads)
+
+    def grad(self, rows, D, GW, n_threads):
+        _kernels.sparse_grad(self.data, self.indices, self.indptr, rows, D, GW,
+                             n_threads)
+
+
+def make_input(X, max_batch):
+    """Pick the first-layer strategy for ``X`` (same model whichever is used)."""
+    if sp.issparse(X):
+        return _SparseInput(X)
+    X = np.ascontiguousarray(X)
+    sample = X[: min(X.shape[0], 2000)]
+    density = np.count_nonzero(sample) / max(sample.size, 1)
+    if density <= SKIP_ZEROS_MAX_DENSITY:
+        return _DenseSkipInput(X)
+    return _DenseGatherInput(X, max_batch)
+
+
+def output_signals(X, coefs, intercepts, steady, table, n_threads, chunk=4096):
+    """Forward signal propagation of ``X`` (dense or sparse), in row chunks.
+
+    Used for prediction: no shared buffers, so concurrent calls are safe.
+    """
+    n = X.shape[0]
+    dtype = coefs[0].dtype
+    out = np.empty((n, coefs[-1].shape[1]), dtype=dtype)
+    for start in range(0, n, chunk):
+        A = X[start: start + chunk]
+        for W, b in zip(coefs, intercepts):
+            U = A @ W if sp.issparse(A) else np.dot(A, W)
+            U = np.ascontiguousarray(U, dtype=dtype)
+            U += b
+            G = np.empty_like(U)
+            steady(U, *table, U, G, _threads_for(10 * U.size, n_threads))
+            A = U
+        out[start: start + A.shape[0]] = A
+    return out
+
+
+class SymNetwork:
+    """Layers of Wuxing neurons joined by connection coefficients.
+
+    Parameters
+    ----------
+    layer_units : list of int
+        Widths, input features first, output neurons last.
+    neuron : WuxingNeuron
+        The neuron every unit is (one set of constants for the network).
+    dtype : numpy dtype
+        float32 or float64; data, coefficients and buffers share it.
+    group : int
+        Output neurons form softmax groups of this size.
+    squared : bool
+        Squared-error loss instead of log-loss.
+    output_scale : float
+        ``beta``: probabilities are ``softmax(beta * s)`` within a group.
+    alpha : float
+        L2 penalty on the connection coefficients.
+    coef_bound : float or None
+        Bound ``B`` of the arctan strategy, or None.
+    n_threads : int
+        OpenMP threads for the kernels.
+    """
+
+    def __init__(self, layer_units, neuron, dtype, group, squared, output_scale,
+                 alpha, coef_bound, n_threads):
+        self.layer_units = list(layer_units)
+        self.dtype = np.dtype(dtype)
+        self.group = int(group)
+        self.squared = bool(squared)
+        self.output_scale = float(output_scale)
+        self.alpha = float(alpha)
+        self.n_threads = int(n_threads)
+        self.bound = None if coef_bound is None else ArctanBound(coef_bound)
+        self._steady, self._table = _forward_kernel(neuron)
+
+        shapes = list(zip(self.layer_units[:-1], self.layer_units[1:]))
+        self.n_coef = sum(i * o for i, o in shapes)
+        self.n_params = self.n_coef + sum(o for _, o in shapes)
+        # free: what the optimiser moves; coef: what the signals travel through
+        self.free = np.zeros(self.n_params, dtype=self.dtype)
+        self.coef = (
+            self.free if self.bound is None else np.zeros_like(self.free)
+        )
+        self.grad = np.zeros_like(self.free)
+        self.coefs = self._views(self.coef, shapes, True)
+        self.intercepts = self._views(self.coef, shapes, False)
+        self.grad_coefs = self._views(self.grad, shapes, True)
+        self.grad_intercepts = self._views(self.grad, shapes, False)
+        self._batch = 0
+
+    def _views(self, flat, shapes, coefs):
+        out, pos = [], 0 if coefs else self.n_coef
+        for n_in, n_out in shapes:
+            size = n_in * n_out if coefs else n_out
+            v = flat[pos: pos + size]
+            out.append(v.reshape(n_in, n_out) if coefs else v)
+            pos += size
+        return out
+
+    # ------------------------------------------------------------------
+    # Parameters
+    # ------------------------------------------------------------------
+    def initialize(self, rng):
+        """Glorot-uniform coefficients and biases, as MLPClassifier does."""
+        for W, b in zip(self.coefs, self.intercepts):
+            fan_in, fan_out = W.shape
+            lim = np.sqrt(6.0 / (fan_in + fan_out))
+            W[...] = rng.uniform(-lim, lim, W.shape)
+            b[...] = rng.uniform(-lim, lim, b.shape)
+        if self.bound is not None:
+            self.free[...] = self.bound.to_free(self.coef)
+            self.bound.to_coef(self.free, self.coef)
+
+    def set_params(self, free):
+        """Load a flat vector of free parameters (copied)."""
+        self.free[...] = free
+        if self.bound is not None:
+            self.bound.to_coef(self.free, self.coef)
+
+    # ------------------------------------------------------------------
+    # Signals
+    # ------------------------------------------------------------------
+    def _allocate(self, batch):
+        if batch <= self._batch:
+            return
+        dt = self.dtype
+        widths = self.layer_units[1:]
+        self._U = [np.empty((batch, m), dtype=dt) for m in widths]
+        self._S = [np.empty((batch, m), dtype=dt) for m in widths]
+        self._G = [np.empty((batch, m), dtype=dt) for m in widths]
+        self._Y = np.empty((batch, widths[-1]), dtype=dt)
+        self._sw = np.empty(batch, dtype=dt)
+        self._batch = batch
+
+    def output_signals(self, X):
+        """Output-layer signals of the current coefficients for ``X``."""
+        return output_signals(X, self.coefs, self.intercepts, self._steady,
+                              self._table, self.n_threads)
+
+    def train_epoch(self, source, Y, sw, order, batch_size, optimizer):
+        """One pass over ``order`` in minibatches; returns the mean loss.
+
+        Parameters
+        ----------
+        source : input adapter from :func:`make_input`
+        Y : ndarray (n_samples, n_outputs) of targets
+        sw : ndarray (n_samples,) of sample weights
+        order : int64 ndarray, the rows to visit, in order
+        batch_size : int
+        optimizer : AdamOptimizer or SGDOptimizer
+        """
+        self._allocate(min(batch_size, order.shape[0]))
+        total, n_seen = 0.0, 0
+        for start in range(0, order.shape[0], batch_size):
+            rows = order[start: start + batch_size]
+            m = rows.shape[0]
+            loss = self._train_batch(source, Y, sw, rows, m, optimizer)
+            total += loss * m
+            n_seen += m
+        return total / max(n_seen, 1)
+
+    def _train_batch(self, source, Y, sw, rows, m, optimizer):
+        n_layers = len(self.coefs)
+        # threads: the first layer's products may pay; the O(1) per-neuron
+        # steady states only for very wide layers
+        nt = _threads_for(m * self.layer_units[0] * self.layer_units[1],
+                          self.n_threads)
+        U = [u[:m] for u in self._U]
+        S = [s[:m] for s in self._S]
+        G = [g[:m] for g in self._G]
+        # forward signal propagation
+        for i, (W, b) in enumerate(zip(self.coefs, self.intercepts)):
+            if i == 0:
+                source.forward(rows, W, b, U[0], nt)
+            else:
+                U[i][...] = b
+                _kernels.matmul(S[i - 1], False, W, False, U[i], 1.0, 1.0)
+            self._steady(U[i], *self._table, S[i], G[i],
+                         _threads_for(10 * U[i].size, self.n_threads))
+        # the error signal enters the output neurons' reverse systems
+        Yb, swb = self._Y[:m], self._sw[:m]
+        np.take(Y, rows, axis=0, out=Yb)
+        np.take(sw, rows, out=swb)
+        weight = float(swb.sum())
+        E = U  # the input buffers are free again: reuse them for error signals
+        loss = _kernels.output_error(S[-1], Yb, swb, self.output_scale, self.group,
+                                     self.squared, E[-1])
+        if weight <= 0:
+            return 0.0
+        # backward signal propagation through the reverse systems
+        for i in range(n_layers - 1, -1, -1):
+            _kernels.reverse_signal(E[i], G[i])  # E[i] is now delta
+            if i == 0:
+                source.grad(rows, E[0], self.grad_coefs[0], nt)
+            else:
+                _kernels.matmul(S[i - 1], True, E[i], False, self.grad_coefs[i])
+                _kernels.matmul(E[i], False, self.coefs[i], True, E[i - 1])
+            _kernels.column_sums(E[i], self.grad_intercepts[i])
+        # coefficient adjustment
+        w = self.coef[: self.n_coef]
+        loss = (loss + 0.5 * self.alpha * float(np.dot(w, w))) / weight
+        _kernels.finish_gradient(self.grad, self.coef, self.n_coef, self.alpha,
+                                 1.0 / weight)
+        if self.bound is not None:
+            self.bound.chain(self.free, self.grad)
+        optimizer.step(self.free, self.grad, self.n_threads)
+        if self.bound is not None:
+            self.bound.to_coef(self.free, self.coef)
+        return loss

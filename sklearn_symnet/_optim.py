@@ -1,0 +1,123 @@
+"""Optimisers that adjust the connection coefficients, and the arctan bound.
+
+Each optimiser works in place on one flat parameter vector (all connection
+coefficients first, then all biases) through a single compiled kernel call.
+"""
+
+import numpy as np
+
+from . import _kernels
+
+
+class AdamOptimizer:
+    """Adam (Kingma & Ba), with MLPClassifier's defaults and bias correction.
+
+    Parameters
+    ----------
+    n_params : int
+        Length of the flat parameter vector.
+    dtype : numpy dtype
+        Dtype of the parameters (float32 or float64).
+    learning_rate_init : float
+        Step size.
+    beta_1, beta_2, epsilon : float
+        Moment decay rates and numerical floor.
+    """
+
+    def __init__(self, n_params, dtype, learning_rate_init, beta_1=0.9,
+                 beta_2=0.999, epsilon=1e-8):
+        self.learning_rate_init = float(learning_rate_init)
+        self.beta_1 = float(beta_1)
+        self.beta_2 = float(beta_2)
+        self.epsilon = float(epsilon)
+        self.t = 0
+        self.ms = np.zeros(n_params, dtype=dtype)
+        self.vs = np.zeros(n_params, dtype=dtype)
+
+    def step(self, params, grads, n_threads=1):
+        """Update ``params`` in place from ``grads`` (both flat)."""
+        self.t += 1
+        lr = (
+            self.learning_rate_init
+            * np.sqrt(1 - self.beta_2**self.t)
+            / (1 - self.beta_1**self.t)
+        )
+        _kernels.adam_step(params, grads, self.ms, self.vs, lr, self.beta_1,
+                           self.beta_2, self.epsilon,
+                           n_threads if params.shape[0] >= 50_000 else 1)
+
+    def copy(self):
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new.ms = self.ms.copy()
+        new.vs = self.vs.copy()
+        return new
+
+
+class SGDOptimizer:
+    """Stochastic gradient descent with (Nesterov) momentum.
+
+    Parameters
+    ----------
+    n_params : int
+        Length of the flat parameter vector.
+    dtype : numpy dtype
+        Dtype of the parameters.
+    learning_rate_init : float
+        Constant step size.
+    momentum : float
+        Momentum in [0, 1].
+    nesterov : bool
+        Use Nesterov's momentum.
+    """
+
+    def __init__(self, n_params, dtype, learning_rate_init, momentum=0.9,
+                 nesterov=True):
+        self.learning_rate_init = float(learning_rate_init)
+        self.momentum = float(momentum)
+        self.nesterov = bool(nesterov)
+        self.t = 0
+        self.velocities = np.zeros(n_params, dtype=dtype)
+
+    def step(self, params, grads, n_threads=1):
+        """Update ``params`` in place from ``grads`` (both flat)."""
+        self.t += 1
+        _kernels.sgd_step(params, grads, self.velocities,
+                          self.learning_rate_init, self.momentum, self.nesterov)
+
+    def copy(self):
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new.velocities = self.velocities.copy()
+        return new
+
+
+class ArctanBound:
+    """The paper's adjustment strategy: ``C = B (2/pi) atan(W)``, ``|C| < B``.
+
+    The optimiser moves the free parameter ``W``; the network uses ``C``.
+    A coefficient can therefore never grow past ``B``, so a neuron's input
+    stays bounded and it cannot be driven onto its zero-gain (dead) piece for
+    good by ever-growing coefficients.
+
+    Parameters
+    ----------
+    bound : float
+        ``B > 0``.
+    """
+
+    def __init__(self, bound):
+        self.bound = float(bound)
+
+    def to_free(self, coef):
+        """Free parameters for given coefficients (clipped inside the bound)."""
+        c = np.clip(np.asarray(coef) / self.bound, -0.999, 0.999)
+        return np.tan(c * (np.pi / 2)).astype(np.asarray(coef).dtype)
+
+    def to_coef(self, free, out):
+        """Write ``C(W)`` into ``out``."""
+        _kernels.bound_coefficients(free, out, self.bound)
+
+    def chain(self, free, grad):
+        """Gradient w.r.t. ``W`` from the gradient w.r.t. ``C``, in place."""
+        _kernels.bound_chain(free, grad, self.bound)
