@@ -11,9 +11,15 @@ OpenMP (``prange``) is used where rows or columns are independent, so the
 result is bit-identical whatever the number of threads.
 """
 
+import numpy as np
+
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport atan, sqrt, exp, log, fabs, INFINITY
+from libc.math cimport atan, sqrt, exp, log, fabs, INFINITY, nextafter, copysign
+from libc.string cimport memmove
+
+cdef extern from "math.h" nogil:
+    float nextafterf(float x, float y)
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 cdef double PI = 3.141592653589793
@@ -27,14 +33,16 @@ def rate_forward(
     const double[::1] breakpoints,
     const double[::1] slope,
     const double[::1] intercept,
+    const double[::1] gain,
     floating[:, ::1] S,
     floating[:, ::1] G,
     int n_threads=1,
 ):
     """Rate coupling: exact piecewise-linear steady state.
 
-    ``S[i, k] = slope[m] * U[i, k] + intercept[m]`` and ``G[i, k] = slope[m]``
-    where ``m`` is the number of breakpoints ``<= U[i, k]``.  ``S`` may alias
+    ``S[i, k] = slope[m] * U[i, k] + intercept[m]`` and ``G[i, k] = gain[m]``
+    where ``m`` is the number of breakpoints ``<= U[i, k]``: the forward
+    system's piece and the reverse system's response on it.  ``S`` may alias
     ``U``.
     """
     cdef Py_ssize_t n = U.shape[0], m = U.shape[1], i, k, seg
@@ -47,7 +55,7 @@ def rate_forward(
                 seg = 0
                 while seg < nb and u >= breakpoints[seg]:
                     seg = seg + 1
-                G[i, k] = <floating>slope[seg]
+                G[i, k] = <floating>gain[seg]
                 S[i, k] = <floating>(slope[seg] * u + intercept[seg])
 
 
@@ -80,6 +88,8 @@ def flux_forward(
                 u = U[i, k]
                 z = c * u
                 v = u_max * (2.0 / PI) * atan(z) if bounded else u
+                if bounded and fabs(v) >= u_max:  # atan rounds to pi/2 far out
+                    v = copysign(nextafter(u_max, 0.0), v)
                 disc = c1 * c1 - 4.0 * beta * v
                 if disc < 0.0:  # unreachable for |v| < u_max; keep finite
                     disc = 0.0
@@ -155,135 +165,230 @@ def matmul(
               <floating*>&A[0, 0], A.shape[1], beta, &C[0, 0], n)
 
 
-def sparse_forward(
-    const floating[::1] data,
-    const int[::1] indices,
-    const long long[::1] indptr,
-    const long long[::1] rows,
-    const floating[:, ::1] W,
-    const floating[::1] b,
-    floating[:, ::1] U,
-    int n_threads=1,
-):
-    """``U[r] = b + X[rows[r]] @ W`` for a CSR matrix ``X`` (zeros skipped)."""
-    cdef Py_ssize_t n = rows.shape[0], m = W.shape[1], r, k
-    cdef long long p, row
+cdef extern from "_panels.h" nogil:
+    int KB "SYMNET_PANEL"
+    void symnet_panel_d(const double *vals, const int *idx, long long p0,
+                        long long p1, const double *M, Py_ssize_t m, Py_ssize_t k0,
+                        const double *init, double *out)
+    void symnet_panel_f(const float *vals, const int *idx, long long p0,
+                        long long p1, const float *M, Py_ssize_t m, Py_ssize_t k0,
+                        const float *init, float *out)
+
+
+cdef inline void _panel(
+    const floating *vals, const int *idx, long long p0, long long p1,
+    const floating *M, Py_ssize_t m, Py_ssize_t k0, Py_ssize_t kw,
+    const floating *init, floating *out,
+) noexcept nogil:
+    """out[k0:k0+kw] = init[k0:k0+kw] (or 0) + sum_p vals[p] * M[idx[p], k0:k0+kw]."""
     cdef floating x
     cdef const floating *w
-    with nogil:
-        for r in prange(n, schedule="static", num_threads=n_threads):
-            for k in range(m):
-                U[r, k] = b[k]
-            row = rows[r]
-            for p in range(indptr[row], indptr[row + 1]):
-                x = data[p]
-                w = &W[indices[p], 0]
-                for k in range(m):
-                    U[r, k] += x * w[k]
+    cdef long long p
+    cdef Py_ssize_t kk
+    if kw == KB:
+        if floating is double:
+            symnet_panel_d(vals, idx, p0, p1, M, m, k0, init, out)
+        else:
+            symnet_panel_f(vals, idx, p0, p1, M, m, k0, init, out)
+        return
+    for kk in range(kw):
+        out[k0 + kk] = init[k0 + kk] if init != NULL else 0
+    for p in range(p0, p1):
+        x = vals[p]
+        w = M + idx[p] * m + k0
+        for kk in range(kw):
+            out[k0 + kk] += x * w[kk]
 
 
-def dense_skip_forward(
+def compact_dense(
     const floating[:, ::1] X,
     const long long[::1] rows,
+    floating[::1] vals,
+    int[::1] idx,
+    long long[::1] ptr,
+    int n_threads=1,
+):
+    """Non-zeros of ``X[rows]`` as a CSR minibatch (vals, idx, ptr); returns nnz.
+
+    ``vals`` and ``idx`` need room for ``len(rows) * X.shape[1]`` entries.
+    """
+    dtype = np.float64 if floating is double else np.float32
+    cdef floating[:, ::1] no_u = np.empty((0, 0), dtype=dtype)
+    return _compact_dense(X, rows, vals, idx, ptr, X, vals, no_u, False, n_threads)
+
+
+def compact_dense_forward(
+    const floating[:, ::1] X,
+    const long long[::1] rows,
+    floating[::1] vals,
+    int[::1] idx,
+    long long[::1] ptr,
     const floating[:, ::1] W,
     const floating[::1] b,
     floating[:, ::1] U,
     int n_threads=1,
 ):
-    """``U[r] = b + X[rows[r]] @ W`` for a dense ``X``, skipping its zeros.
+    """:func:`compact_dense` and :func:`csr_forward` in one parallel pass.
 
-    Summation order is that of :func:`sparse_forward`, so a dense matrix and
-    its CSR copy give bit-identical results.
+    Each row is compacted and multiplied while it is in cache; returns nnz.
     """
-    cdef Py_ssize_t n = rows.shape[0], d = X.shape[1], m = W.shape[1], r, j, k
-    cdef floating x
-    cdef const floating *w
+    return _compact_dense(X, rows, vals, idx, ptr, W, b, U, True, n_threads)
+
+
+cdef long long _compact_dense(
+    const floating[:, ::1] X,
+    const long long[::1] rows,
+    floating[::1] vals,
+    int[::1] idx,
+    long long[::1] ptr,
+    const floating[:, ::1] W,
+    const floating[::1] b,
+    floating[:, ::1] U,
+    bint forward,
+    int n_threads,
+):
+    # Rows are compacted in parallel into fixed slots (row r at r * d), then
+    # packed in order.
+    cdef Py_ssize_t n = rows.shape[0], d = X.shape[1], r, j, k0, blk
+    cdef Py_ssize_t m = W.shape[1] if forward else 0
+    cdef Py_ssize_t nblk = (m + KB - 1) // KB
+    cdef long long cnt, dst, src
     cdef const floating *xr
+    cdef floating *vr
+    cdef int *ir
+    cdef floating x
     with nogil:
         for r in prange(n, schedule="static", num_threads=n_threads):
-            for k in range(m):
-                U[r, k] = b[k]
             xr = &X[rows[r], 0]
+            vr = &vals[r * d]
+            ir = &idx[r * d]
+            cnt = 0
             for j in range(d):
+                # branch-free: write always, advance only past a non-zero
                 x = xr[j]
-                if x != 0:
-                    w = &W[j, 0]
-                    for k in range(m):
-                        U[r, k] += x * w[k]
+                vr[cnt] = x
+                ir[cnt] = <int>j
+                cnt = cnt + (x != 0)
+            ptr[r + 1] = cnt
+            if forward:
+                for blk in range(nblk):
+                    k0 = blk * KB
+                    _panel(vr, ir, 0, cnt, &W[0, 0], m, k0, min(KB, m - k0), &b[0],
+                           &U[r, 0])
+        ptr[0] = 0
+        for r in range(n):
+            cnt = ptr[r + 1]
+            dst = ptr[r]
+            src = r * d
+            if dst != src and cnt > 0:
+                memmove(&vals[dst], &vals[src], cnt * sizeof(floating))
+                memmove(&idx[dst], &idx[src], cnt * sizeof(int))
+            ptr[r + 1] = dst + cnt
+    return ptr[n]
 
 
-def sparse_grad(
+def compact_csr(
     const floating[::1] data,
     const int[::1] indices,
     const long long[::1] indptr,
     const long long[::1] rows,
+    floating[::1] vals,
+    int[::1] idx,
+    long long[::1] ptr,
+):
+    """Rows ``rows`` of a CSR matrix (sorted indices) as a CSR minibatch; returns nnz."""
+    cdef Py_ssize_t n = rows.shape[0], r
+    cdef long long nnz = 0, p
+    with nogil:
+        ptr[0] = 0
+        for r in range(n):
+            for p in range(indptr[rows[r]], indptr[rows[r] + 1]):
+                if data[p] != 0:
+                    vals[nnz] = data[p]
+                    idx[nnz] = indices[p]
+                    nnz = nnz + 1
+            ptr[r + 1] = nnz
+    return nnz
+
+
+def csr_forward(
+    const floating[::1] vals,
+    const int[::1] idx,
+    const long long[::1] ptr,
+    const floating[:, ::1] W,
+    const floating[::1] b,
+    floating[:, ::1] U,
+    int n_threads=1,
+):
+    """``U = b + Xb @ W`` for a CSR minibatch ``Xb``, zeros skipped.
+
+    Register-blocked over panels of ``KB`` output neurons; rows are
+    independent, so threads do not change the result.
+    """
+    cdef Py_ssize_t n = U.shape[0], m = W.shape[1], r, k0, blk
+    cdef Py_ssize_t nblk = (m + KB - 1) // KB
+    with nogil:
+        for r in prange(n, schedule="static", num_threads=n_threads):
+            for blk in range(nblk):
+                k0 = blk * KB
+                _panel(&vals[0], &idx[0], ptr[r], ptr[r + 1], &W[0, 0], m,
+                       k0, min(KB, m - k0), &b[0], &U[r, 0])
+
+
+def csr_to_csc(
+    const floating[::1] vals,
+    const int[::1] idx,
+    const long long[::1] ptr,
+    floating[::1] cvals,
+    int[::1] crow,
+    long long[::1] cptr,
+):
+    """Transpose a CSR minibatch into CSC (stable: rows ascending in each column).
+
+    ``cptr`` has length ``n_features + 1``.
+    """
+    cdef Py_ssize_t n = ptr.shape[0] - 1, d = cptr.shape[0] - 1, r, j
+    cdef long long p, q
+    with nogil:
+        for j in range(d + 1):
+            cptr[j] = 0
+        for p in range(ptr[n]):
+            cptr[idx[p] + 1] += 1
+        for j in range(d):
+            cptr[j + 1] += cptr[j]
+        for r in range(n):
+            for p in range(ptr[r], ptr[r + 1]):
+                j = idx[p]
+                q = cptr[j]
+                cvals[q] = vals[p]
+                crow[q] = <int>r
+                cptr[j] = q + 1
+        for j in range(d, 0, -1):
+            cptr[j] = cptr[j - 1]
+        cptr[0] = 0
+
+
+def csc_grad(
+    const floating[::1] cvals,
+    const int[::1] crow,
+    const long long[::1] cptr,
     const floating[:, ::1] D,
     floating[:, ::1] GW,
     int n_threads=1,
 ):
-    """``GW = X[rows].T @ D`` for a CSR ``X`` (GW overwritten).
+    """``GW = Xb.T @ D`` for a CSC minibatch ``Xb`` (GW overwritten).
 
-    Threads own disjoint blocks of input features, each summing over the
+    Each input feature's row of ``GW`` is one thread's, summed over the
     minibatch in row order: identical results for any thread count.
     """
-    cdef Py_ssize_t n = rows.shape[0], d = GW.shape[0], m = GW.shape[1]
-    cdef Py_ssize_t nblk, blk, j0, j1, r, k, j
-    cdef long long p, row
-    cdef floating x
-    cdef floating *g
-    cdef const floating *dr
-    nblk = (d + 31) // 32
+    cdef Py_ssize_t d = GW.shape[0], m = GW.shape[1], j, k0, blk
+    cdef Py_ssize_t nblk = (m + KB - 1) // KB
     with nogil:
-        for blk in prange(nblk, schedule="static", num_threads=n_threads):
-            j0 = blk * 32
-            j1 = min(j0 + 32, d)
-            for j in range(j0, j1):
-                for k in range(m):
-                    GW[j, k] = 0
-            for r in range(n):
-                row = rows[r]
-                dr = &D[r, 0]
-                for p in range(indptr[row], indptr[row + 1]):
-                    j = indices[p]
-                    if j < j0 or j >= j1:
-                        continue
-                    x = data[p]
-                    g = &GW[j, 0]
-                    for k in range(m):
-                        g[k] += x * dr[k]
-
-
-def dense_skip_grad(
-    const floating[:, ::1] X,
-    const long long[::1] rows,
-    const floating[:, ::1] D,
-    floating[:, ::1] GW,
-    int n_threads=1,
-):
-    """``GW = X[rows].T @ D`` for a dense ``X``, skipping zeros (GW overwritten)."""
-    cdef Py_ssize_t n = rows.shape[0], d = GW.shape[0], m = GW.shape[1]
-    cdef Py_ssize_t nblk, blk, j0, j1, r, k, j
-    cdef floating x
-    cdef floating *g
-    cdef const floating *dr
-    cdef const floating *xr
-    nblk = (d + 31) // 32
-    with nogil:
-        for blk in prange(nblk, schedule="static", num_threads=n_threads):
-            j0 = blk * 32
-            j1 = min(j0 + 32, d)
-            for j in range(j0, j1):
-                for k in range(m):
-                    GW[j, k] = 0
-            for r in range(n):
-                xr = &X[rows[r], 0]
-                dr = &D[r, 0]
-                for j in range(j0, j1):
-                    x = xr[j]
-                    if x != 0:
-                        g = &GW[j, 0]
-                        for k in range(m):
-                            g[k] += x * dr[k]
+        for j in prange(d, schedule="static", num_threads=n_threads):
+            for blk in range(nblk):
+                k0 = blk * KB
+                _panel(&cvals[0], &crow[0], cptr[j], cptr[j + 1], &D[0, 0], m,
+                       k0, min(KB, m - k0), <const floating *>NULL, &GW[j, 0])
 
 
 def column_sums(const floating[:, ::1] D, floating[::1] out):
@@ -343,12 +448,12 @@ def output_error(
                 tot = 0.0
                 for k in range(g0, g0 + group):
                     tot += exp(scale * S[i, k] - mx)
-                lse = mx + log(tot)
+                lse = log(tot)
                 for k in range(g0, g0 + group):
                     z = scale * S[i, k]
-                    pk = exp(z - lse)
+                    pk = exp(z - mx) / tot
                     if Y[i, k] != 0:
-                        loss += w * Y[i, k] * (lse - z)
+                        loss += w * Y[i, k] * ((mx - z) + lse)
                     E[i, k] = <floating>(w * scale * (Y[i, k] - pk))
     return loss
 
@@ -406,9 +511,18 @@ def bound_coefficients(const floating[::1] raw, floating[::1] coef, double bound
     """The paper's arctangent strategy: ``coef = bound (2/pi) atan(raw)``."""
     cdef Py_ssize_t n = raw.shape[0], i
     cdef double c = bound * 2.0 / PI
+    cdef floating top = <floating>bound, v
+    if top >= bound:  # keep |coef| < bound in the buffer's own precision
+        if floating is double:
+            top = nextafter(top, 0)
+        else:
+            top = nextafterf(top, 0)
     with nogil:
         for i in range(n):
-            coef[i] = <floating>(c * atan(raw[i]))
+            v = <floating>(c * atan(raw[i]))
+            if fabs(v) > top:
+                v = copysign(top, v)
+            coef[i] = v
 
 
 def bound_chain(const floating[::1] raw, floating[::1] grad, double bound):

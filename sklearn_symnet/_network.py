@@ -10,6 +10,7 @@ step is a kernel call on a preallocated buffer.
 
 import numpy as np
 import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 
 from . import _kernels
 from ._optim import ArctanBound
@@ -33,7 +34,14 @@ def _forward_kernel(neuron):
 
 
 class _DenseGatherInput:
-    """Dense input: gather the minibatch rows, then one BLAS product."""
+    """Dense input: gather the minibatch rows, then one BLAS product.
+
+    BLAS brings its own threads, so the network's kernels run on one thread
+    with this input (two thread pools spinning on the same cores slow each
+    other down by orders of magnitude).
+    """
+
+    uses_blas_threads = True
 
     def __init__(self, X, max_batch):
         self.X = X
@@ -50,48 +58,67 @@ class _DenseGatherInput:
         _kernels.matmul(self.buf[: rows.shape[0]], True, D, False, GW)
 
 
-class _DenseSkipInput:
-    """Mostly-zero dense input: kernels that skip the zeros, no copies."""
+class _CompactInput:
+    """Mostly-zero dense or CSR input: each minibatch is compacted to its
+    non-zeros (CSR for the forward pass, CSC for the adjustment), so the
+    first layer's work is proportional to the non-zeros.  Dense and CSR
+    copies of the same data give bit-identical results.  The kernels' OpenMP
+    threads do the work; BLAS (small products only) is held to one thread.
+    """
 
-    def __init__(self, X):
-        self.X = X
+    uses_blas_threads = False
+
+    def __init__(self, X, max_batch):
+        d = X.shape[1]
+        if sp.issparse(X):
+            X = X.tocsr()
+            if not X.has_sorted_indices:
+                X = X.sorted_indices()
+            self.data = np.ascontiguousarray(X.data)
+            self.indices = np.ascontiguousarray(X.indices, dtype=np.int32)
+            self.indptr = np.ascontiguousarray(X.indptr, dtype=np.int64)
+            row_nnz = int(np.diff(self.indptr).max()) if X.shape[0] else 0
+            capacity = max_batch * min(d, row_nnz)
+            dtype = X.dtype
+        else:
+            self.X = X
+            capacity = max_batch * d
+            dtype = X.dtype
+        self.sparse = sp.issparse(X)
+        capacity = max(capacity, 1)
+        self.vals = np.empty(capacity, dtype=dtype)
+        self.idx = np.empty(capacity, dtype=np.int32)
+        self.ptr = np.empty(max_batch + 1, dtype=np.int64)
+        self.cvals = np.empty(capacity, dtype=dtype)
+        self.crow = np.empty(capacity, dtype=np.int32)
+        self.cptr = np.empty(d + 1, dtype=np.int64)
 
     def forward(self, rows, W, b, U, n_threads):
-        _kernels.dense_skip_forward(self.X, rows, W, b, U, n_threads)
+        ptr = self.ptr[: rows.shape[0] + 1]
+        if self.sparse:
+            _kernels.compact_csr(self.data, self.indices, self.indptr, rows,
+                                 self.vals, self.idx, ptr)
+            _kernels.csr_forward(self.vals, self.idx, ptr, W, b, U, n_threads)
+        else:
+            _kernels.compact_dense_forward(self.X, rows, self.vals, self.idx, ptr,
+                                           W, b, U, n_threads)
 
     def grad(self, rows, D, GW, n_threads):
-        _kernels.dense_skip_grad(self.X, rows, D, GW, n_threads)
-
-
-class _SparseInput:
-    """CSR input, never densified."""
-
-    def __init__(self, X):
-        X = X.tocsr()
-        if not X.has_sorted_indices:
-            X = X.sorted_indices()
-        self.data = np.ascontiguousarray(X.data)
-        self.indices = np.ascontiguousarray(X.indices, dtype=np.int32)
-        self.indptr = np.ascontiguousarray(X.indptr, dtype=np.int64)
-
-    def forward(self, rows, W, b, U, n_threads):
-        _kernels.sparse_forward(self.data, self.indices, self.indptr, rows, W, b,
-                                U, n_threads)
-
-    def grad(self, rows, D, GW, n_threads):
-        _kernels.sparse_grad(self.data, self.indices, self.indptr, rows, D, GW,
-                             n_threads)
+        # rows are the ones of the preceding forward call: the buffers hold them
+        ptr = self.ptr[: rows.shape[0] + 1]
+        _kernels.csr_to_csc(self.vals, self.idx, ptr, self.cvals, self.crow, self.cptr)
+        _kernels.csc_grad(self.cvals, self.crow, self.cptr, D, GW, n_threads)
 
 
 def make_input(X, max_batch):
     """Pick the first-layer strategy for ``X`` (same model whichever is used)."""
     if sp.issparse(X):
-        return _SparseInput(X)
+        return _CompactInput(X, max_batch)
     X = np.ascontiguousarray(X)
     sample = X[: min(X.shape[0], 2000)]
     density = np.count_nonzero(sample) / max(sample.size, 1)
     if density <= SKIP_ZEROS_MAX_DENSITY:
-        return _DenseSkipInput(X)
+        return _CompactInput(X, max_batch)
     return _DenseGatherInput(X, max_batch)
 
 
@@ -110,7 +137,8 @@ def output_signals(X, coefs, intercepts, steady, table, n_threads, chunk=4096):
             U = np.ascontiguousarray(U, dtype=dtype)
             U += b
             G = np.empty_like(U)
-            steady(U, *table, U, G, _threads_for(10 * U.size, n_threads))
+            # one thread: BLAS's threads have just run the product
+            steady(U, *table, U, G, 1)
             A = U
         out[start: start + A.shape[0]] = A
     return out
@@ -217,6 +245,10 @@ class SymNetwork:
         return output_signals(X, self.coefs, self.intercepts, self._steady,
                               self._table, self.n_threads)
 
+    def threads_for_source(self, source):
+        """OpenMP threads for training on ``source`` (see its docstring)."""
+        return 1 if source.uses_blas_threads else self.n_threads
+
     def train_epoch(self, source, Y, sw, order, batch_size, optimizer):
         """One pass over ``order`` in minibatches; returns the mean loss.
 
@@ -231,20 +263,22 @@ class SymNetwork:
         """
         self._allocate(min(batch_size, order.shape[0]))
         total, n_seen = 0.0, 0
-        for start in range(0, order.shape[0], batch_size):
-            rows = order[start: start + batch_size]
-            m = rows.shape[0]
-            loss = self._train_batch(source, Y, sw, rows, m, optimizer)
-            total += loss * m
-            n_seen += m
+        n_threads = self.threads_for_source(source)
+        blas = None if source.uses_blas_threads else 1
+        with threadpool_limits(limits=blas, user_api="blas"):
+            for start in range(0, order.shape[0], batch_size):
+                rows = order[start: start + batch_size]
+                m = rows.shape[0]
+                loss = self._train_batch(source, Y, sw, rows, m, optimizer, n_threads)
+                total += loss * m
+                n_seen += m
         return total / max(n_seen, 1)
 
-    def _train_batch(self, source, Y, sw, rows, m, optimizer):
+    def _train_batch(self, source, Y, sw, rows, m, optimizer, n_threads=1):
         n_layers = len(self.coefs)
         # threads: the first layer's products may pay; the O(1) per-neuron
         # steady states only for very wide layers
-        nt = _threads_for(m * self.layer_units[0] * self.layer_units[1],
-                          self.n_threads)
+        nt = _threads_for(m * self.layer_units[0] * self.layer_units[1], n_threads)
         U = [u[:m] for u in self._U]
         S = [s[:m] for s in self._S]
         G = [g[:m] for g in self._G]
@@ -256,7 +290,7 @@ class SymNetwork:
                 U[i][...] = b
                 _kernels.matmul(S[i - 1], False, W, False, U[i], 1.0, 1.0)
             self._steady(U[i], *self._table, S[i], G[i],
-                         _threads_for(10 * U[i].size, self.n_threads))
+                         _threads_for(10 * U[i].size, n_threads))
         # the error signal enters the output neurons' reverse systems
         Yb, swb = self._Y[:m], self._sw[:m]
         np.take(Y, rows, axis=0, out=Yb)
@@ -283,7 +317,7 @@ class SymNetwork:
                                  1.0 / weight)
         if self.bound is not None:
             self.bound.chain(self.free, self.grad)
-        optimizer.step(self.free, self.grad, self.n_threads)
+        optimizer.step(self.free, self.grad, n_threads)
         if self.bound is not None:
             self.bound.to_coef(self.free, self.coef)
         return loss

@@ -183,7 +183,9 @@ class WuxingNeuron:
         if self.coupling == "rate":
             return u
         um = self.input_bound
-        return um * (2 / np.pi) * np.arctan(np.pi * u / (2 * um))
+        v = um * (2 / np.pi) * np.arctan(np.pi * u / (2 * um))
+        # far out, atan rounds to pi/2: keep the bound strict, as the kernel does
+        return np.clip(v, -np.nextafter(um, 0), np.nextafter(um, 0))
 
     def rhs(self, x, u=0.0):
         """Right-hand side ``dx/dt`` of the neuron's ODE under input ``u``.
@@ -292,11 +294,10 @@ class WuxingNeuron:
         if self.coupling == "rate":
             slope = self._rate_P[:, b].copy()
             icpt = self._rate_Q[:, b] - xs
-            if b == self.output_element:
-                # The gain is the reverse system's steady response (computed
-                # from J.T in _build_rate_table); it equals the slope.
-                slope = self._rate_reverse_gain.copy()
-            return "rate", (self.breakpoints, slope, icpt)
+            # The output element's gain is the reverse system's steady response
+            # (from J.T in _build_rate_table); it equals the forward slope.
+            gain = self._rate_reverse_gain.copy() if b == self.output_element else slope
+            return "rate", (self.breakpoints, slope, icpt, gain)
         p, q = self._flux_p[b], self._flux_q[b] - xs
         um = self.input_bound if bounded else np.inf
         return "flux", (um, self._flux_c1, self._flux_beta, p, q)

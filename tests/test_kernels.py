@@ -1,0 +1,817 @@
+"""Compiled kernels against plain NumPy references.
+
+Every function of ``sklearn_symnet/_kernels.pyx`` has a NumPy reference
+below (``ref_*``).  Each kernel must equal its reference (float64: rtol 1e-12,
+float32: rtol 1e-5, relative to the size of the summed terms where a sum can
+cancel) and give bit-identical results for any thread count; a dense matrix
+and its CSR copy must give bit-identical first-layer results.
+"""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.special import log_softmax, softmax
+
+from sklearn_symnet import WuxingNeuron
+from sklearn_symnet import _kernels as K
+
+DTYPES = [
+    pytest.param(np.float64, 1e-12, id="float64"),
+    pytest.param(np.float32, 1e-5, id="float32"),
+]
+THREADS = [2, 3]
+
+
+def assert_close(actual, expected, rtol, mag=None):
+    """``|actual - expected| <= rtol * (|expected| + mag)`` elementwise.
+
+    ``mag`` bounds the size of the terms a kernel adds up (e.g. ``|X| @ |W|``)
+    so that cancelling sums are judged against the rounding they can suffer.
+    ``expected`` is first rounded to ``actual``'s dtype (a float32 kernel
+    stores float32 values: tiny ones underflow, huge ones saturate).
+    """
+    actual = np.asarray(actual)
+    expected = np.asarray(expected).astype(actual.dtype).astype(np.float64)
+    actual = actual.astype(np.float64)
+    assert actual.shape == expected.shape
+    assert np.all(np.isfinite(actual))
+    scale = np.abs(expected) if mag is None else np.abs(expected) + mag
+    bad = np.abs(actual - expected) > rtol * scale + 1e-300
+    assert not bad.any(), (
+        f"{bad.sum()} mismatches, worst |diff|="
+        f"{np.max(np.abs(actual - expected)):.3e}"
+    )
+
+
+def c64(a):
+    """A float64 *copy* (never a view of a buffer a kernel will overwrite)."""
+    return np.array(a, dtype=np.float64)
+
+
+# ---------------------------------------------------------------------------
+# NumPy references
+# ---------------------------------------------------------------------------
+def ref_rate_forward(U, breakpoints, slope, intercept, gain):
+    u = c64(U)
+    seg = np.searchsorted(breakpoints, u, side="right")  # number of bp <= u
+    return slope[seg] * u + intercept[seg], gain[seg]
+
+
+def ref_flux_forward(U, u_max, c1, beta, p, q):
+    u = c64(U)
+    if np.isfinite(u_max):
+        z = np.pi * u / (2 * u_max)
+        v = u_max * (2 / np.pi) * np.arctan(z)
+    else:
+        z = np.zeros_like(u)
+        v = u
+    sq = np.sqrt(np.maximum(c1 * c1 - 4 * beta * v, 0.0))
+    # root of beta t^2 + c1 t + v = 0 with dv/dt = -(c1 + 2 beta t) = +sq,
+    # in the cancellation-free form (Vieta)
+    if c1 >= 0:
+        t = -(c1 + sq) / (2 * beta)
+    else:
+        t = 2 * v / (sq - c1)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        G = np.where(sq > 0, p / sq / (1 + z * z), 0.0)
+    return p * t + q, G
+
+
+def ref_matmul(A, trans_a, B, trans_b, C, alpha, beta):
+    opA = c64(A).T if trans_a else c64(A)
+    opB = c64(B).T if trans_b else c64(B)
+    out = alpha * (opA @ opB)
+    if beta != 0:
+        out = out + beta * c64(C)
+    return out
+
+
+def ref_forward(X, rows, W, b):
+    """``U[r] = b + X[rows[r]] @ W`` and the size of its terms."""
+    Xr = c64(X)[rows]
+    return c64(b) + Xr @ c64(W), np.abs(c64(b)) + np.abs(Xr) @ np.abs(c64(W))
+
+
+def ref_grad(X, rows, D):
+    """``X[rows].T @ D`` and the size of its terms."""
+    Xr = c64(X)[rows]
+    return Xr.T @ c64(D), np.abs(Xr).T @ np.abs(c64(D))
+
+
+def ref_output_error(S, Y, sw, scale, group, squared):
+    S, Y, sw = c64(S), c64(Y), c64(sw)
+    n, m = S.shape
+    if squared:
+        D = Y - S
+        return float(np.sum(sw[:, None] * 0.5 * D * D)), sw[:, None] * D
+    Z = (scale * S).reshape(n, m // group, group)
+    Yg = Y.reshape(n, m // group, group)
+    w = sw[:, None, None]
+    loss = -np.sum(w * Yg * log_softmax(Z, axis=-1))
+    E = w * scale * (Yg - softmax(Z, axis=-1))
+    return float(loss), E.reshape(n, m)
+
+
+def ref_adam(param, grad, m1, m2, lr_t, beta1, beta2, eps):
+    """sklearn's AdamOptimizer update, in float64."""
+    g = c64(grad)
+    m1 = beta1 * c64(m1) + (1 - beta1) * g
+    m2 = beta2 * c64(m2) + (1 - beta2) * g * g
+    param = c64(param) - lr_t * m1 / (np.sqrt(m2) + eps)
+    return param, m1, m2
+
+
+def ref_sgd(param, grad, velocity, lr, momentum, nesterov):
+    """sklearn's SGDOptimizer update."""
+    g = c64(grad)
+    v = momentum * c64(velocity) - lr * g
+    update = momentum * v - lr * g if nesterov else v
+    return c64(param) + update, v
+
+
+def ref_bound_coefficients(raw, bound):
+    return bound * (2 / np.pi) * np.arctan(c64(raw))
+
+
+def ref_bound_chain(raw, grad, bound):
+    return c64(grad) * (2 * bound / np.pi) / (1 + c64(raw) ** 2)
+
+
+def ref_finish_gradient(grad, coef, n_coef, alpha, inv_weight):
+    g = c64(grad).copy()
+    g[:n_coef] = (alpha * c64(coef)[:n_coef] - g[:n_coef]) * inv_weight
+    g[n_coef:] = -g[n_coef:] * inv_weight
+    return g
+
+
+# ---------------------------------------------------------------------------
+# Helpers to build inputs
+# ---------------------------------------------------------------------------
+def nan_like(shape, dtype):
+    return np.full(shape, np.nan, dtype=dtype)
+
+
+def make_design(rng, n_samples, d, density, dtype):
+    """A dense matrix with zeros, an all-zero row and the matching CSR arrays."""
+    X = rng.standard_normal((n_samples, d)) * (rng.random((n_samples, d)) < density)
+    if n_samples > 1:
+        X[n_samples // 2] = 0.0  # a CSR row without non-zeros
+    X[-1, :] = 0.0  # ... also the last row (indptr[-2] == indptr[-1])
+    X[0, 0] = 1.5  # at least one non-zero
+    X = np.ascontiguousarray(X, dtype=dtype)
+    csr = sp.csr_matrix(X)
+    csr.sort_indices()
+    data = np.ascontiguousarray(csr.data, dtype=dtype)
+    indices = np.ascontiguousarray(csr.indices, dtype=np.int32)
+    indptr = np.ascontiguousarray(csr.indptr, dtype=np.int64)
+    return X, (data, indices, indptr)
+
+
+# (n_samples, n_features, n_outputs, n_rows, density)
+SPARSE_SHAPES = [
+    (1, 1, 1, 1, 1.0),  # one row, one column
+    (4, 1, 3, 6, 0.7),  # one feature, repeated rows
+    (6, 5, 1, 9, 0.5),  # one output column
+    (9, 40, 7, 12, 0.3),  # two feature blocks of 32
+    (12, 70, 4, 25, 0.2),  # three blocks, many repeats
+    (5, 33, 2, 0, 0.5),  # an empty minibatch
+]
+
+
+def make_rows(rng, n_samples, n_rows):
+    rows = rng.integers(0, n_samples, size=n_rows).astype(np.int64)
+    if n_rows >= 3:
+        rows[1] = rows[0]  # a repeat, for sure
+        rows[2] = n_samples - 1  # the empty last row
+    return rows
+
+
+# ---------------------------------------------------------------------------
+# rate_forward / flux_forward
+# ---------------------------------------------------------------------------
+RATE_NEURONS = [
+    dict(K1=0.8, K2=0.5),
+    dict(K1=0.3, K2=0.2, output_element=0),
+    dict(K1=1.5, K2=1.0, output_element=4),
+]
+
+
+@pytest.mark.parametrize("dtype, rtol", DTYPES)
+@pytest.mark.parametrize("kw", RATE_NEURONS)
+@pytest.mark.parametrize("shape", [(1, 1), (1, 9), (13, 1), (37, 11)])
+def test_rate_forward(dtype, rtol, kw, shape):
+    rng = np.random.default_rng(0)
+    kind, (bp, slope, icpt, gain) = WuxingNeuron(**kw).kernel_table()
+    assert kind == "rate"
+    # the reverse system's gain equals the forward slope on every piece
+    np.testing.assert_allclose(gain, slope, rtol=1e-12, atol=1e-14)
+    U = rng.uniform(-6, 65, size=shape)
+    flat = U.reshape(-1)
+    # exactly at the breakpoints (belong to the right-hand piece) and beside
+    for j, b in enumerate(bp):
+        if 2 * j + 1 < flat.size:
+            flat[2 * j] = b
+            flat[2 * j + 1] = np.nextafter(b, -np.inf)
+    U = np.ascontiguousarray(U, dtype=dtype)
+    S_ref, G_ref = ref_rate_forward(U, bp, slope, icpt, gain)
+    S, G = nan_like(shape, dtype), nan_like(shape, dtype)
+    K.rate_forward(U, bp, slope, icpt, gain, S, G, 1)
+    assert S.dtype == G.dtype == dtype
+    # the intercept can cancel the slope term: judge against their size
+    seg = np.searchsorted(bp, c64(U), side="right")
+    mag = np.abs(slope[seg] * c64(U)) + np.abs(icpt[seg])
+    assert_close(S, S_ref, rtol, mag)
+    assert_close(G, G_ref, rtol)
+    for nt in THREADS:
+        S2, G2 = nan_like(shape, dtype), nan_like(shape, dtype)
+        K.rate_forward(U, bp, slope, icpt, gain, S2, G2, nt)
+        assert np.array_equal(S, S2) and np.array_equal(G, G2)
+    # S may alias U
+    U2 = U.copy()
+    G3 = nan_like(shape, dtype)
+    K.rate_forward(U2, bp, slope, icpt, gain, U2, G3, 1)
+    assert np.array_equal(U2, S) and np.array_equal(G3, G)
+
+
+def test_rate_forward_piece_selection():
+    bp = np.array([-1.0, 2.0])
+    slope = np.array([10.0, 20.0, 30.0])
+    icpt = np.array([1.0, 2.0, 3.0])
+    U = np.array([[-5.0, -1.0, np.nextafter(-1.0, -2.0), 0.0, 2.0, 7.0]])
+    S, G = np.empty_like(U), np.empty_like(U)
+    K.rate_forward(U, bp, slope, icpt, slope, S, G, 1)
+    np.testing.assert_array_equal(G[0], [10, 20, 10, 20, 30, 30])
+    # signal and gain come from separate tables
+    S4, G4 = np.empty_like(U), np.empty_like(U)
+    K.rate_forward(U, bp, slope, icpt, -slope, S4, G4, 1)
+    np.testing.assert_array_equal(S4, S)
+    np.testing.assert_array_equal(G4, -G)
+    np.testing.assert_allclose(S[0], G[0] * U[0] + [1, 2, 1, 2, 3, 3], rtol=1e-15)
+    # no breakpoints: one piece
+    S1, G1 = np.empty_like(U), np.empty_like(U)
+    K.rate_forward(U, np.empty(0), slope[:1], icpt[:1], slope[:1], S1, G1, 1)
+    np.testing.assert_allclose(S1, 10 * U + 1, rtol=1e-15)
+    np.testing.assert_array_equal(G1, np.full_like(U, 10.0))
+
+
+FLUX_NEURONS = [
+    dict(K1=0.8, K2=0.5, coupling="flux"),
+    dict(K1=0.3, K2=0.2, coupling="flux", output_element=3),
+    dict(K1=1.5, K2=1.0, K3=0.5, r=2.0, coupling="flux", output_element=0),
+]
+
+
+@pytest.mark.parametrize("dtype, rtol", DTYPES)
+@pytest.mark.parametrize("kw", FLUX_NEURONS)
+@pytest.mark.parametrize("bounded", [True, False])
+@pytest.mark.parametrize("shape", [(1, 1), (1, 7), (9, 1), (23, 6)])
+def test_flux_forward(dtype, rtol, kw, bounded, shape):
+    rng = np.random.default_rng(1)
+    neuron = WuxingNeuron(**kw)
+    kind, (um, c1, beta, p, q) = neuron.kernel_table(bounded=bounded)
+    assert kind == "flux"
+    assert np.isfinite(um) == bounded
+    if bounded:
+        U = rng.standard_normal(shape) * 3.0
+        flat = U.reshape(-1)
+        k = min(4, flat.size)
+        flat[:k] = [-1e300, 1e300, 0.0, -1e6][:k]
+    else:  # the branch itself: stay above the fold
+        fold = neuron.fold_input
+        U = rng.uniform(0.9 * fold, 3.0, size=shape)
+    if dtype == np.float32:
+        U = np.clip(U, -1e30, 1e30)
+    U = np.ascontiguousarray(U, dtype=dtype)
+    S_ref, G_ref = ref_flux_forward(U, um, c1, beta, p, q)
+    S, G = nan_like(shape, dtype), nan_like(shape, dtype)
+    K.flux_forward(U, um, c1, beta, p, q, S, G, 1)
+    # S = p t + q cancels near u = 0: judge against |p t| + |q|
+    assert_close(S, S_ref, rtol, np.abs(S_ref - q) + abs(q))
+    assert_close(G, G_ref, rtol)
+    for nt in THREADS:
+        S2, G2 = nan_like(shape, dtype), nan_like(shape, dtype)
+        K.flux_forward(U, um, c1, beta, p, q, S2, G2, nt)
+        assert np.array_equal(S, S2) and np.array_equal(G, G2)
+    U2 = U.copy()
+    G3 = nan_like(shape, dtype)
+    K.flux_forward(U2, um, c1, beta, p, q, U2, G3, 1)
+    assert np.array_equal(U2, S) and np.array_equal(G3, G)
+
+
+@pytest.mark.parametrize("c1, beta", [(2.0, -1.5), (-0.7, -1.2), (1.0, 0.8)])
+def test_flux_forward_solves_the_branch(c1, beta):
+    """Independent of the closed form: the level t = (s - q)/p solves
+    beta t^2 + c1 t + v = 0 on the root with dv/dt = -(c1 + 2 beta t) > 0,
+    and the gain is ds/du (finite differences), for both root formulas."""
+    p, q = 0.7, -0.3
+    v_fold = c1 * c1 / (4 * beta)  # the discriminant vanishes there
+    for u_max in (np.inf, 0.8 * abs(v_fold)):
+        if np.isfinite(u_max):  # |v| < u_max keeps the discriminant positive
+            u = np.linspace(-3.0, 3.0, 19)
+        elif beta < 0:
+            u = np.linspace(0.9 * v_fold, 3.0, 19)
+        else:
+            u = np.linspace(-3.0, 0.9 * v_fold, 19)
+        U = u.reshape(-1, 1).copy()
+        S, G = np.empty_like(U), np.empty_like(U)
+        K.flux_forward(U, u_max, c1, beta, p, q, S, G, 1)
+        if np.isfinite(u_max):
+            v = u_max * (2 / np.pi) * np.arctan(np.pi * u / (2 * u_max))
+        else:
+            v = u
+        t = (S[:, 0] - q) / p
+        np.testing.assert_allclose(beta * t * t + c1 * t + v, 0.0, atol=1e-12)
+        assert np.all(-(c1 + 2 * beta * t) > 0)
+        h = 1e-6
+        Sp, Sm, Gx = np.empty_like(U), np.empty_like(U), np.empty_like(U)
+        K.flux_forward(U + h, u_max, c1, beta, p, q, Sp, Gx, 1)
+        K.flux_forward(U - h, u_max, c1, beta, p, q, Sm, Gx, 1)
+        np.testing.assert_allclose(G, (Sp - Sm) / (2 * h), rtol=1e-6, atol=1e-8)
+
+
+def test_flux_forward_below_fold_is_finite():
+    # unbounded input below the fold: no root, the kernel must stay finite
+    c1, beta, p, q = 2.0, -1.0, 0.5, 0.1
+    U = np.array([[-1.0 - 1e-9, -5.0, -1e300]])  # fold at -c1^2 / (4 |beta|) = -1
+    S, G = nan_like(U.shape, np.float64), nan_like(U.shape, np.float64)
+    K.flux_forward(U, np.inf, c1, beta, p, q, S, G, 1)
+    assert np.all(np.isfinite(S)) and np.all(np.isfinite(G))
+    np.testing.assert_array_equal(G, 0.0)
+    np.testing.assert_allclose(S, p * (-c1 / (2 * beta)) + q)
+
+
+# ---------------------------------------------------------------------------
+# reverse_signal, matmul
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype, rtol", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1), (1, 5), (6, 1), (17, 9)])
+def test_reverse_signal(dtype, rtol, shape):
+    rng = np.random.default_rng(2)
+    E = rng.standard_normal(shape).astype(dtype)
+    G = rng.standard_normal(shape).astype(dtype)
+    G.reshape(-1)[0] = 0.0
+    expected = c64(E) * c64(G)
+    K.reverse_signal(E, G)
+    assert_close(E, expected, rtol)
+
+
+@pytest.mark.parametrize("dtype, rtol", DTYPES)
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("trans_b", [False, True])
+@pytest.mark.parametrize(
+    "m, n, k", [(1, 1, 1), (1, 7, 3), (6, 1, 4), (5, 3, 1), (13, 9, 21), (4, 6, 0)]
+)
+@pytest.mark.parametrize("alpha, beta", [(1.0, 0.0), (-0.5, 1.0), (2.0, -0.25)])
+def test_matmul(dtype, rtol, trans_a, trans_b, m, n, k, alpha, beta):
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
+    B = rng.standard_normal((n, k) if trans_b else (k, n)).astype(dtype)
+    C0 = rng.standard_normal((m, n)).astype(dtype)
+    if beta == 0:
+        C0[...] = np.nan  # beta == 0: C is not read
+    expected = ref_matmul(A, trans_a, B, trans_b, C0, alpha, beta)
+    mag = abs(alpha) * ref_matmul(np.abs(A), trans_a, np.abs(B), trans_b, C0, 1, 0)
+    if beta != 0:
+        mag = mag + abs(beta) * np.abs(c64(C0))
+    C = C0.copy()
+    K.matmul(A, trans_a, B, trans_b, C, alpha, beta)
+    assert C.dtype == dtype
+    assert_close(C, expected, rtol, mag)
+
+
+def test_matmul_defaults_and_shape_check():
+    rng = np.random.default_rng(4)
+    A, B = rng.standard_normal((3, 4)), rng.standard_normal((4, 2))
+    C = np.full((3, 2), np.nan)
+    K.matmul(A, False, B, False, C)  # alpha=1, beta=0
+    np.testing.assert_allclose(C, A @ B, rtol=1e-12)
+    with pytest.raises(ValueError, match="incompatible"):
+        K.matmul(A, True, B, False, C)
+    with pytest.raises(ValueError, match="incompatible"):
+        K.matmul(A, False, B, False, np.empty((3, 3)))
+
+
+# ---------------------------------------------------------------------------
+# First layer: a minibatch compacted to CSR (from dense or CSR input), the
+# forward product, its CSC transpose and the coefficient gradient
+# ---------------------------------------------------------------------------
+def compact(X, rows, dtype):
+    """Run compact_dense; return the used parts of (vals, idx, ptr) and nnz."""
+    cap = max(len(rows) * X.shape[1], 1)
+    vals, idx = nan_like(cap, dtype), np.full(cap, -7, np.int32)
+    ptr = np.full(len(rows) + 1, -7, np.int64)
+    nnz = K.compact_dense(X, rows, vals, idx, ptr)
+    return vals, idx, ptr, nnz
+
+
+@pytest.mark.parametrize("dtype, rtol", DTYPES)
+@pytest.mark.parametrize("n_samples, d, m, n_rows, density", SPARSE_SHAPES)
+def test_compact_dense_and_csr(dtype, rtol, n_samples, d, m, n_rows, density):
+    rng = np.random.default_rng(5)
+    X, (data, indices, indptr) = make_design(rng, n_samples, d, density, dtype)
+    rows = make_rows(rng, n_samples, n_rows)
+    vals, idx, ptr, nnz = compact(X, rows, dtype)
+    # reference: the non-zeros of X[rows], row by row, columns ascending
+    Xr = X[rows]
+    r_idx, c_idx = np.nonzero(Xr)
+    assert nnz == r_idx.size
+    np.testing.assert_array_equal(ptr, np.r_[0, np.cumsum(np.count_nonzero(Xr, 1))])
+    np.testing.assert_array_equal(idx[:nnz], c_idx)
+    np.testing.assert_array_equal(vals[:nnz], Xr[r_idx, c_idx])
+    # the same minibatch from the CSR copy, with an explicit zero stored too
+    if data.size > 1:
+        data = data.copy()
+        data[1] = 0.0
+        Xz = X.copy()
+        Xz.reshape(-1)[np.flatnonzero(X.reshape(-1))[1]] = 0.0
+        vals, idx, ptr, nnz = compact(Xz, rows, dtype)
+    cap = vals.size
+    v2, i2 = nan_like(cap, dtype), np.full(cap, -7, np.int32)
+    p2 = np.full(len(rows) + 1, -7, np.int64)
+    nnz2 = K.compact_csr(data, indices, indptr, rows, v2, i2, p2)
+    assert nnz2 == nnz
+    np.testing.assert_array_equal(p2, ptr)
+    np.testing.assert_array_equal(i2[:nnz], idx[:nnz])
+    np.testing.assert_array_equal(v2[:nnz], vals[:nnz])
+
+
+# (n_samples, n_features, n_outputs, n_rows, density): outputs around the
+# kernels' 32-wide panels
+PANEL_SHAPES = SPARSE_SHAPES + [
+    (7, 12, 32, 9, 0.5),
+    (7, 12, 33, 9, 0.5),
+    (10, 50, 70, 16, 0.3),
+]
+
+
+@pytest.mark.parametrize("dtype, rtol", DTYPES)
+@pytest.mark.parametrize("n_samples, d, m, n_rows, density", PANEL_SHAPES)
+def test_csr_forward(dtype, rtol, n_samples, d, m, n_rows, density):
+    rng = np.random.default_rng(6)
+    X, _ = make_design(rng, n_samples, d, density, dtype)
+    rows = make_rows(rng, n_samples, n_rows)
+    W = rng.standard_normal((d, m)).astype(dtype)
+    b = rng.standard_normal(m).astype(dtype)
+    expected, mag = ref_forward(X, rows, W, b)
+    vals, idx, ptr, _ = compact(X, rows, dtype)
+    U = nan_like((n_rows, m), dtype)
+    K.csr_forward(vals, idx, ptr, W, b, U, 1)
+    assert_close(U, expected, rtol, mag)
+    for nt in THREADS:
+        U2 = nan_like((n_rows, m), dtype)
+        K.csr_forward(vals, idx, ptr, W, b, U2, nt)
+        assert np.array_equal(U2, U)
+    # a row without non-zeros gives the bias exactly
+    empty = np.flatnonzero(np.diff(ptr) == 0)
+    if n_samples > 1 and n_rows >= 3:
+        assert empty.size > 0
+    for r in empty:
+        assert np.array_equal(U[r], b)
+
+
+def ref_csr_to_csc(vals, idx, ptr, d):
+    n = ptr.size - 1
+    nnz = ptr[-1]
+    row_of = np.repeat(np.arange(n), np.diff(ptr))
+    order = np.lexsort((row_of, idx[:nnz]))  # by column, then row
+    cptr = np.r_[0, np.cumsum(np.bincount(idx[:nnz], minlength=d))]
+    return vals[:nnz][order], row_of[order], cptr
+
+
+@pytest.mark.parametrize("dtype, rtol", DTYPES)
+@pytest.mark.parametrize("n_samples, d, m, n_rows, density", PANEL_SHAPES)
+def test_csr_to_csc_and_csc_grad(dtype, rtol, n_samples, d, m, n_rows, density):
+    rng = np.random.default_rng(7)
+    X, _ = make_design(rng, n_samples, d, density, dtype)
+    rows = make_rows(rng, n_samples, n_rows)
+    vals, idx, ptr, nnz = compact(X, rows, dtype)
+    cap = vals.size
+    cvals, crow = nan_like(cap, dtype), np.full(cap, -7, np.int32)
+    cptr = np.full(d + 1, -7, np.int64)
+    K.csr_to_csc(vals, idx, ptr, cvals, crow, cptr)
+    cv_ref, cr_ref, cp_ref = ref_csr_to_csc(vals, idx, ptr, d)
+    np.testing.assert_array_equal(cptr, cp_ref)
+    np.testing.assert_array_equal(crow[:nnz], cr_ref)
+    np.testing.assert_array_equal(cvals[:nnz], cv_ref)
+    # and scipy agrees on the transposed matrix
+    Xb = sp.csr_matrix((vals[:nnz], idx[:nnz], ptr), shape=(n_rows, d))
+    np.testing.assert_array_equal(
+        sp.csc_matrix((cvals[:nnz], crow[:nnz], cptr), shape=(n_rows, d)).toarray(),
+        Xb.toarray(),
+    )
+
+    D = rng.standard_normal((n_rows, m)).astype(dtype)
+    expected, mag = ref_grad(X, rows, D)
+    GW = nan_like((d, m), dtype)  # overwritten, not accumulated
+    K.csc_grad(cvals, crow, cptr, D, GW, 1)
+    assert_close(GW, expected, rtol, mag)
+    for nt in THREADS:
+        G2 = nan_like((d, m), dtype)
+        K.csc_grad(cvals, crow, cptr, D, G2, nt)
+        assert np.array_equal(G2, GW)
+    # features absent from the minibatch get an exact zero
+    absent = np.flatnonzero(np.diff(cptr) == 0)
+    assert np.array_equal(GW[absent], np.zeros((absent.size, m), dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_dense_and_csr_inputs_bit_identical(dtype):
+    """The same matrix, dense or CSR, gives the same forward and gradient."""
+    rng = np.random.default_rng(8)
+    X, (data, indices, indptr) = make_design(rng, 60, 90, 0.2, dtype)
+    rows = rng.permutation(np.repeat(np.arange(60), 2))[:100].astype(np.int64)
+    W = rng.standard_normal((90, 40)).astype(dtype)
+    b = rng.standard_normal(40).astype(dtype)
+    D = rng.standard_normal((100, 40)).astype(dtype)
+    out = []
+    for sparse in (False, True):
+        cap = 100 * 90
+        vals, idx = np.empty(cap, dtype), np.empty(cap, np.int32)
+        ptr = np.empty(101, np.int64)
+        if sparse:
+            K.compact_csr(data, indices, indptr, rows, vals, idx, ptr)
+        else:
+            K.compact_dense(X, rows, vals, idx, ptr)
+        U = np.empty((100, 40), dtype)
+        K.csr_forward(vals, idx, ptr, W, b, U, 2)
+        cvals, crow = np.empty(cap, dtype), np.empty(cap, np.int32)
+        cptr = np.empty(91, np.int64)
+        K.csr_to_csc(vals, idx, ptr, cvals, crow, cptr)
+        GW = np.empty((90, 40), dtype)
+        K.csc_grad(cvals, crow, cptr, D, GW, 2)
+        out.append((U, GW))
+    assert np.array_equal(out[0][0], out[1][0])
+    assert np.array_equal(out[0][1], out[1][1])
+    # and against scipy.sparse's own products
+    csr = sp.csr_matrix((data, indices, indptr), shape=X.shape).astype(np.float64)
+    rtol = 1e-12 if dtype == np.float64 else 1e-4
+    np.testing.assert_allclose(out[0][0], csr[rows] @ c64(W) + c64(b), rtol=rtol,
+                               atol=rtol * 10)
+    np.testing.assert_allclose(out[0][1], csr[rows].T @ c64(D), rtol=rtol,
+                               atol=rtol * 10)
+
+
+# ---------------------------------------------------------------------------
+# column_sums
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype, rtol", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1), (1, 6), (9, 1), (40, 13), (0, 4)])
+def test_column_sums(dtype, rtol, shape):
+    rng = np.random.default_rng(8)
+    D = rng.standard_normal(shape).astype(dtype)
+    out = nan_like(shape[1], dtype)
+    K.column_sums(D, out)
+    assert_close(out, c64(D).sum(axis=0), rtol, np.abs(c64(D)).sum(axis=0))
+
+
+# ---------------------------------------------------------------------------
+# output_error
+# ---------------------------------------------------------------------------
+def make_targets(rng, n, m, group, squared, dtype):
+    if squared:
+        return rng.uniform(-1, 1, size=(n, m)).astype(dtype)
+    Y = np.zeros((n, m // group, group))
+    Y[np.arange(n)[:, None], np.arange(m // group)[None, :],
+      rng.integers(0, group, size=(n, m // group))] = 1.0
+    if n > 1:  # soft labels that still sum to one in each group
+        Y[0] = rng.dirichlet(np.ones(group), size=m // group)
+    return Y.reshape(n, m).astype(dtype)
+
+
+OUTPUT_CASES = [
+    # (n, m, group, squared)
+    (1, 1, 1, False),
+    (1, 3, 3, False),
+    (7, 5, 5, False),  # softmax over all classes
+    (6, 8, 2, False),  # a pair per label
+    (5, 6, 3, False),
+    (4, 1, 1, True),
+    (9, 4, 1, True),
+    (9, 4, 4, True),  # group is ignored by the squared error
+]
+
+
+@pytest.mark.parametrize("dtype, rtol", DTYPES)
+@pytest.mark.parametrize("n, m, group, squared", OUTPUT_CASES)
+@pytest.mark.parametrize("scale", [1.0, 4.0, 20.0])
+def test_output_error(dtype, rtol, n, m, group, squared, scale):
+    rng = np.random.default_rng(9)
+    S = rng.uniform(-1.5, 1.5, size=(n, m)).astype(dtype)
+    Y = make_targets(rng, n, m, group, squared, dtype)
+    sw = rng.uniform(0.2, 2.0, size=n).astype(dtype)
+    sw[0] = 0.0 if n > 2 else sw[0]  # a zero sample weight
+    loss_ref, E_ref = ref_output_error(S, Y, sw, scale, group, squared)
+    E = nan_like((n, m), dtype)
+    loss = K.output_error(S, Y, sw, scale, group, squared, E)
+    assert isinstance(loss, float)
+    assert np.isclose(loss, loss_ref, rtol=rtol, atol=rtol * 1e-3)
+    mag = (np.abs(c64(sw))[:, None] * (scale if not squared else 1.0)
+           * (np.abs(c64(Y)) + (np.abs(c64(S)) if squared else 1.0)))
+    assert_close(E, E_ref, rtol, mag)
+
+
+@pytest.mark.parametrize("n, m, group, squared", OUTPUT_CASES)
+def test_output_error_is_minus_loss_gradient(n, m, group, squared):
+    """E = -dL/dS, checked by central differences on the returned loss."""
+    rng = np.random.default_rng(10)
+    scale = 3.0
+    S = rng.uniform(-1, 1, size=(n, m))
+    Y = make_targets(rng, n, m, group, squared, np.float64)
+    sw = rng.uniform(0.5, 2.0, size=n)
+    E = np.empty((n, m))
+    K.output_error(S, Y, sw, scale, group, squared, E)
+    h = 1e-6
+    fd = np.empty((n, m))
+    scratch = np.empty((n, m))
+    for i in range(n):
+        for k in range(m):
+            Sp, Sm = S.copy(), S.copy()
+            Sp[i, k] += h
+            Sm[i, k] -= h
+            lp = K.output_error(Sp, Y, sw, scale, group, squared, scratch)
+            lm = K.output_error(Sm, Y, sw, scale, group, squared, scratch)
+            fd[i, k] = -(lp - lm) / (2 * h)
+    np.testing.assert_allclose(E, fd, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("dtype, big", [(np.float64, 1e300), (np.float32, 3e38)])
+@pytest.mark.parametrize("group", [1, 2, 4])
+def test_output_error_finite_for_huge_signals(dtype, big, group):
+    rng = np.random.default_rng(11)
+    n, m = 6, 4
+    S = (big * rng.choice([-1.0, 1.0], size=(n, m))).astype(dtype)
+    S[0] = big  # ties at the maximum
+    S[1, :2] = [big, -big]
+    Y = make_targets(rng, n, m, group, False, dtype)
+    sw = np.ones(n, dtype=dtype)
+    E = nan_like((n, m), dtype)
+    loss = K.output_error(S, Y, sw, 4.0, group, False, E)
+    assert np.isfinite(loss) and loss >= 0
+    assert np.all(np.isfinite(E))
+    # E = w * scale * (y - p) with p a probability
+    assert np.all(np.abs(c64(E)) <= 4.0 * (1 + 1e-6))
+    # the loss: the log-sum-exp's log(sum) (<= log(group)) is below one ulp
+    # of |scale * S| here and may be absorbed
+    loss_ref, _ = ref_output_error(S, Y, sw, 4.0, group, False)
+    assert np.isclose(loss, loss_ref, rtol=1e-12, atol=n * np.log(group) + 1e-12)
+    # squared error: E stays finite; the loss as long as 0.5 d^2 is a double
+    E2 = nan_like((n, m), dtype)
+    S_sq = np.clip(S, -1e150, 1e150) if dtype == np.float64 else S
+    loss2 = K.output_error(S_sq, Y, sw, 4.0, group, True, E2)
+    assert np.isfinite(loss2)
+    assert np.all(np.isfinite(E2))
+
+
+@pytest.mark.parametrize("big", [1e16, 1e300])
+def test_output_error_probabilities_sum_to_one_for_huge_signals(big):
+    S = np.array([[big, big, -big, 0.0], [0.0, 1.0, 2.0, 3.0]])
+    Y = np.array([[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]])
+    E = np.empty_like(S)
+    K.output_error(S, Y, np.ones(2), 1.0, 4, False, E)
+    # E = scale * (Y - p): each row sums to 1 - sum(p) = 0
+    np.testing.assert_allclose(E.sum(axis=1), 0.0, atol=1e-6)
+    np.testing.assert_allclose(E[0], [0.5, -0.5, 0.0, 0.0], atol=1e-6)
+
+
+@pytest.mark.parametrize("group", [0, -1, 3])
+def test_output_error_rejects_bad_group(group):
+    S = np.zeros((2, 4))
+    E = np.empty((2, 4))
+    with pytest.raises(ValueError, match="group"):
+        K.output_error(S, S, np.ones(2), 1.0, group, False, E)
+
+
+# ---------------------------------------------------------------------------
+# Optimisers, arctan bound, gradient finishing
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype, rtol", DTYPES)
+@pytest.mark.parametrize("n", [1, 2, 37, 1000])
+def test_adam_step(dtype, rtol, n):
+    rng = np.random.default_rng(12)
+    param = rng.standard_normal(n).astype(dtype)
+    m1 = np.zeros(n, dtype)
+    m2 = np.zeros(n, dtype)
+    p_ref, m1_ref, m2_ref = param.copy(), m1.copy(), m2.copy()
+    beta1, beta2, eps, lr = 0.9, 0.999, 1e-8, 1e-3
+    for t in range(1, 5):
+        grad = rng.standard_normal(n).astype(dtype)
+        grad[0] = 0.0 if n > 1 else grad[0]
+        lr_t = lr * np.sqrt(1 - beta2**t) / (1 - beta1**t)
+        # the kernel may work in the buffers' precision: the first moment can
+        # cancel, judge it against the size of its two terms
+        mag1 = beta1 * np.abs(c64(m1)) + (1 - beta1) * np.abs(c64(grad))
+        prev = c64(param)
+        K.adam_step(param, grad, m1, m2, lr_t, beta1, beta2, eps)
+        p_ref, m1_ref, m2_ref = ref_adam(
+            prev, grad, m1_ref, m2_ref, lr_t, beta1, beta2, eps
+        )
+        assert_close(m1, m1_ref, rtol, mag1)
+        assert_close(m2, m2_ref, rtol)
+        step = np.abs(p_ref - prev)
+        assert_close(param, p_ref, rtol, np.abs(prev) + step)
+        m1_ref, m2_ref = m1.copy(), m2.copy()  # continue from the kernel's state
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_adam_step_threads_bit_identical(dtype):
+    n = 5000
+    out = []
+    for nt in (1, 2, 3):
+        param = np.linspace(-3, 3, n).astype(dtype)
+        m1 = np.full(n, 0.1, dtype)
+        m2 = np.full(n, 0.2, dtype)
+        grad = np.sin(np.arange(n, dtype=dtype))
+        K.adam_step(param, grad, m1, m2, 1e-3, 0.9, 0.999, 1e-8, nt)
+        out.append((param, m1, m2))
+    for p, a, b in out[1:]:
+        assert np.array_equal(p, out[0][0])
+        assert np.array_equal(a, out[0][1]) and np.array_equal(b, out[0][2])
+
+
+@pytest.mark.parametrize("dtype, rtol", DTYPES)
+@pytest.mark.parametrize("nesterov", [False, True])
+@pytest.mark.parametrize("n", [1, 29])
+def test_sgd_step(dtype, rtol, nesterov, n):
+    rng = np.random.default_rng(13)
+    param = rng.standard_normal(n).astype(dtype)
+    velocity = np.zeros(n, dtype)
+    p_ref, v_ref = c64(param), c64(velocity)
+    lr, momentum = 0.05, 0.9
+    for _ in range(3):
+        grad = rng.standard_normal(n).astype(dtype)
+        K.sgd_step(param, grad, velocity, lr, momentum, nesterov)
+        p_ref, v_ref = ref_sgd(p_ref, grad, v_ref, lr, momentum, nesterov)
+        # float32 buffers round after every step: compare step by step
+        assert_close(velocity, v_ref, rtol * 10, np.abs(v_ref) + 1e-3)
+        assert_close(param, p_ref, rtol * 10, np.abs(p_ref) + 1e-3)
+        p_ref, v_ref = c64(param), c64(velocity)
+    # momentum 0 and no Nesterov: plain gradient step
+    g = rng.standard_normal(n).astype(dtype)
+    before = c64(param)
+    K.sgd_step(param, g, np.zeros(n, dtype), 0.1, 0.0, nesterov)
+    assert_close(param, before - 0.1 * c64(g), rtol, np.abs(before))
+
+
+def test_sgd_nesterov_differs_from_plain_momentum():
+    param1, param2 = np.zeros(3), np.zeros(3)
+    v1, v2 = np.ones(3), np.ones(3)
+    g = np.array([1.0, -2.0, 0.5])
+    K.sgd_step(param1, g, v1, 0.1, 0.9, False)
+    K.sgd_step(param2, g, v2, 0.1, 0.9, True)
+    np.testing.assert_allclose(param1, 0.9 - 0.1 * g)
+    np.testing.assert_allclose(param2, 0.9 * (0.9 - 0.1 * g) - 0.1 * g)
+    np.testing.assert_array_equal(v1, v2)
+
+
+@pytest.mark.parametrize("dtype, rtol", DTYPES)
+@pytest.mark.parametrize("bound", [0.1, 1.0, 3.5])
+def test_bound_coefficients_and_chain(dtype, rtol, bound):
+    rng = np.random.default_rng(14)
+    raw = np.concatenate([rng.standard_normal(20) * 3, [0.0, 1e6, -1e6, 1e30, -1e30]])
+    raw = raw.astype(dtype)
+    coef = nan_like(raw.shape, dtype)
+    K.bound_coefficients(raw, coef, bound)
+    assert_close(coef, ref_bound_coefficients(raw, bound), rtol)
+    # |C| < B (the arctan strategy's point) while atan(raw) < pi/2 is
+    # resolved; for huge raw |C| reaches B to within an ulp
+    moderate = np.abs(c64(raw)) <= 1e6
+    assert np.all(np.abs(c64(coef))[moderate] < c64(dtype(bound)))
+    B = c64(dtype(bound))
+    assert np.all(np.abs(c64(coef)) <= B * (1 + 4 * np.finfo(dtype).eps))
+    grad = rng.standard_normal(raw.shape).astype(dtype)
+    expected = ref_bound_chain(raw, grad, bound)
+    K.bound_chain(raw, grad, bound)
+    assert_close(grad, expected, rtol)
+
+
+@pytest.mark.parametrize("bound", [1.0, 3.5])
+def test_bound_coefficients_strictly_inside_for_huge_raw(bound):
+    raw = np.array([1e300, -1e300, 1e20, -1e20])
+    coef = np.empty_like(raw)
+    K.bound_coefficients(raw, coef, bound)
+    assert np.all(np.abs(coef) < bound)
+
+
+def test_bound_chain_is_derivative_of_bound():
+    raw = np.linspace(-4, 4, 17)
+    h = 1e-6
+    cp, cm = np.empty_like(raw), np.empty_like(raw)
+    K.bound_coefficients(raw + h, cp, 2.5)
+    K.bound_coefficients(raw - h, cm, 2.5)
+    grad = np.ones_like(raw)
+    K.bound_chain(raw, grad, 2.5)
+    np.testing.assert_allclose(grad, (cp - cm) / (2 * h), rtol=1e-8)
+
+
+@pytest.mark.parametrize("dtype, rtol", DTYPES)
+@pytest.mark.parametrize("n, n_coef", [(1, 0), (1, 1), (10, 7), (10, 10), (10, 0)])
+@pytest.mark.parametrize("alpha", [0.0, 1e-3])
+def test_finish_gradient(dtype, rtol, n, n_coef, alpha):
+    rng = np.random.default_rng(15)
+    grad = rng.standard_normal(n).astype(dtype)
+    coef = rng.standard_normal(n).astype(dtype)
+    inv_weight = 1.0 / 37.0
+    expected = ref_finish_gradient(grad, coef, n_coef, alpha, inv_weight)
+    K.finish_gradient(grad, coef, n_coef, alpha, inv_weight)
+    mag = (np.abs(c64(coef)) * alpha + np.abs(expected) / inv_weight) * inv_weight
+    assert_close(grad, expected, rtol, mag)
