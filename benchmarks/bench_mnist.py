@@ -76,7 +76,8 @@ N_FEATURES = 784
 N_CLASSES = 10
 N_PREDICT_CALLS = 3
 MIB = 2.0**20
-DEFAULT_OUT = Path(__file__).resolve().parent / "results"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = REPO_ROOT / "benchmarks" / "results"
 
 
 # --------------------------------------------------------------------------
@@ -119,9 +120,7 @@ def load_data(path=None, *, dtype="float64", n_train=None, n_test=None):
         x = np.asarray(x)[slice(n)]
         x = x.reshape(x.shape[0], -1).astype(dtype)
         if x.shape[1] != N_FEATURES:
-            raise ValueError(
-                f"expected {N_FEATURES} pixels per image, got {x.shape[1]}"
-            )
+            raise ValueError(f"expected {N_FEATURES} pixels per image, got {x.shape[1]}")
         x /= 255
         return x
 
@@ -134,6 +133,22 @@ def load_data(path=None, *, dtype="float64", n_train=None, n_test=None):
         features(x_test, n_test),
         labels(y_test, n_test),
     )
+
+
+def _import_symnet():
+    """Import ``SymNetClassifier``, falling back to this source checkout."""
+    try:
+        from sklearn_symnet import SymNetClassifier
+    except ModuleNotFoundError as exc:
+        if exc.name != "sklearn_symnet" or not (REPO_ROOT / "sklearn_symnet").is_dir():
+            raise SystemExit(
+                f"cannot import sklearn_symnet ({exc}); install the package or run "
+                "with --models mlp"
+            ) from exc
+        # Not installed: use the package next to this benchmarks folder.
+        sys.path.insert(0, str(REPO_ROOT))
+        from sklearn_symnet import SymNetClassifier
+    return SymNetClassifier
 
 
 def make_models(
@@ -173,13 +188,7 @@ def make_models(
     models = {}
     for name in names:
         if name == "symnet":
-            try:
-                from sklearn_symnet import SymNetClassifier
-            except ImportError as exc:
-                raise SystemExit(
-                    f"cannot import sklearn_symnet.SymNetClassifier ({exc}); "
-                    "install the package or run with --models mlp"
-                ) from exc
+            SymNetClassifier = _import_symnet()
             params = {
                 "hidden_layer_sizes": hidden,
                 "batch_size": batch_size,
@@ -228,6 +237,14 @@ def _reset_peak_rss():
     except OSError:
         return False
     return True
+
+
+def _load_average():
+    """1, 5 and 15 minute system load averages, or None (other load skews times)."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
 
 
 def _max_rss_mib():
@@ -291,14 +308,19 @@ def run_once(model, X_train, y_train, X_test, y_test, *, epochs, memory="separat
     tracemalloc_peak = None
 
     rss_before = _read_status_kib("VmRSS")
-    rss_reset = _reset_peak_rss()
+    rss_peak = None
     total = 0.0
     for _ in range(epochs):
+        # Reset the peak RSS each epoch so that scoring stays out of it.
+        rss_reset = _reset_peak_rss()
         if memory == "timed":
             tracemalloc.start()
         t0 = time.perf_counter()
         _epoch(model, X_train, y_train, classes)
         dt = time.perf_counter() - t0
+        rss_hwm = _read_status_kib("VmHWM")
+        if rss_reset and rss_hwm is not None:
+            rss_peak = max(rss_hwm, rss_peak or 0)
         if memory == "timed":
             # Stop before scoring so that its allocations stay out of the peak.
             peak = tracemalloc.get_traced_memory()[1] / MIB
@@ -308,7 +330,6 @@ def run_once(model, X_train, y_train, X_test, y_test, *, epochs, memory="separat
         epoch_s.append(dt)
         cum_s.append(total)
         acc.append(float(model.score(X_test, y_test)))
-    rss_hwm = _read_status_kib("VmHWM")
 
     if memory == "separate":
         fresh = clone(unfitted)
@@ -325,8 +346,8 @@ def run_once(model, X_train, y_train, X_test, y_test, *, epochs, memory="separat
         predict_s.append(time.perf_counter() - t0)
 
     rss_growth = None
-    if rss_reset and rss_before is not None and rss_hwm is not None:
-        rss_growth = max(rss_hwm - rss_before, 0) / 1024
+    if rss_before is not None and rss_peak is not None:
+        rss_growth = max(rss_peak - rss_before, 0) / 1024
     return {
         "epoch_s": epoch_s,
         "cum_train_s": cum_s,
@@ -379,12 +400,11 @@ def _threadpool_summary():
 def _environment():
     import sklearn
 
-    try:
-        import sklearn_symnet
-
-        symnet_version = getattr(sklearn_symnet, "__version__", "unknown")
-    except ImportError:
-        symnet_version = None
+    # Only report sklearn_symnet when the run used it (importing it here could
+    # load more thread pools than the run had).
+    symnet = sys.modules.get("sklearn_symnet")
+    symnet_version = getattr(symnet, "__version__", "unknown") if symnet else None
+    symnet_file = getattr(symnet, "__file__", None) if symnet else None
     try:
         affinity = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
@@ -405,6 +425,7 @@ def _environment():
         "numpy": np.__version__,
         "sklearn": sklearn.__version__,
         "sklearn_symnet": symnet_version,
+        "sklearn_symnet_file": symnet_file,
         "threadpools": _threadpool_summary(),
         "thread_env": {k: os.environ[k] for k in thread_env if k in os.environ},
     }
@@ -432,12 +453,8 @@ def _summarise(runs, names, flops):
             "gflops": flops / med_epoch / 1e9 if med_epoch else None,
             "param_dtype": res[0]["param_dtype"],
             "per_epoch": {
-                "test_acc": [
-                    _median([r["test_acc"][e] for r in res]) for e in range(n_epochs)
-                ],
-                "epoch_s": [
-                    _median([r["epoch_s"][e] for r in res]) for e in range(n_epochs)
-                ],
+                "test_acc": [_median([r["test_acc"][e] for r in res]) for e in range(n_epochs)],
+                "epoch_s": [_median([r["epoch_s"][e] for r in res]) for e in range(n_epochs)],
                 "cum_train_s": [
                     _median([r["cum_train_s"][e] for r in res]) for e in range(n_epochs)
                 ],
@@ -450,7 +467,6 @@ def _summarise(runs, names, flops):
             "total_train_s",
             "median_predict_s",
             "tracemalloc_peak_mib",
-            "peak_rss_growth_mib",
         ):
             a, b = summary["symnet"][key], summary["mlp"][key]
             ratios[key] = a / b if a is not None and b else None
@@ -563,11 +579,12 @@ def format_markdown(result):
 
     floor = result["floor"]
     pools = "; ".join(
-        f"{p.get('internal_api')} {p.get('version')} ({p.get('user_api')}, "
-        f"{p.get('num_threads')} threads)"
+        f"{p.get('internal_api')} {p.get('version') or ''} ({p.get('user_api')}, "
+        f"{p.get('num_threads')} threads, {Path(p.get('filepath') or '?').name})"
         for p in env["threadpools"]
     )
     max_rss = _fmt(result["process_max_rss_mib"], ".1f")
+    load = result["load_average"]
     lines += [
         "## Setup",
         "",
@@ -589,6 +606,8 @@ def format_markdown(result):
             f"scikit-learn {env['sklearn']}, sklearn_symnet {env['sklearn_symnet']}"
         ),
         f"- process max RSS (getrusage, whole run): {max_rss} MiB",
+        f"- load average (1, 5, 15 min) at start: {load['start']}, at end: "
+        f"{load['end']} (other processes on the machine skew the times)",
         "",
         "## Notes",
         "",
@@ -614,8 +633,9 @@ def plot_result(result, path):
             r = run["models"][name]
             label = None
             if i == 0:
+                what = "median final acc" if several else "final acc"
                 label = (
-                    f"{LABELS[name]}: final acc {s['final_test_acc']:.4f}, "
+                    f"{LABELS[name]}: {what} {s['final_test_acc']:.4f}, "
                     f"{s['median_epoch_s']:.3g} s/epoch"
                 )
             ax.plot(
@@ -635,8 +655,7 @@ def plot_result(result, path):
     env = result["environment"]
     threads = ", ".join(
         dict.fromkeys(
-            f"{p.get('internal_api')} {p.get('num_threads')} threads"
-            for p in env["threadpools"]
+            f"{p.get('internal_api')} {p.get('num_threads')} threads" for p in env["threadpools"]
         )
     )
     ax.set_title(
@@ -646,6 +665,14 @@ def plot_result(result, path):
     tmp = Path(str(path) + ".tmp")
     fig.savefig(tmp, format="png", dpi=120)
     os.replace(tmp, path)
+
+
+def _display_path(path):
+    """``path`` relative to the repository root when inside it, else as is."""
+    try:
+        return str(Path(path).resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
 
 
 def _write_text(path, text):
@@ -719,9 +746,7 @@ def _parser():
         metavar="N",
         help="use the first N training samples",
     )
-    p.add_argument(
-        "--n-test", type=_positive_int, metavar="N", help="use the first N test samples"
-    )
+    p.add_argument("--n-test", type=_positive_int, metavar="N", help="use the first N test samples")
     p.add_argument("--dtype", choices=("float64", "float32"), default="float64")
     p.add_argument(
         "--hidden",
@@ -779,12 +804,8 @@ def _parser():
         metavar="DIR",
         help="output folder (default benchmarks/results)",
     )
-    p.add_argument(
-        "--tag", default=None, metavar="NAME", help="suffix for the output file names"
-    )
-    p.add_argument(
-        "-q", "--quiet", action="store_true", help="no progress lines on stderr"
-    )
+    p.add_argument("--tag", default=None, metavar="NAME", help="suffix for the output file names")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
     return p
 
 
@@ -812,6 +833,7 @@ def main(argv=None):
         if not args.quiet:
             print(msg, file=sys.stderr, flush=True)
 
+    load_start = _load_average()
     X_train, y_train, X_test, y_test = load_data(
         args.data, dtype=args.dtype, n_train=args.n_train, n_test=args.n_test
     )
@@ -865,8 +887,7 @@ def main(argv=None):
         {
             "separate": "tracemalloc peak: one extra, untimed, traced epoch of a fresh "
             "model (including initialisation); the timed epochs run untraced.",
-            "timed": "tracemalloc peak: traced during the timed epochs (tracing slows "
-            "them down).",
+            "timed": "tracemalloc peak: traced during the timed epochs (tracing slows them down).",
             "off": "tracemalloc peak not measured.",
         }[args.memory],
         (
@@ -874,8 +895,9 @@ def main(argv=None):
             "compiled code takes directly with malloc."
         ),
         (
-            "Peak RSS growth = VmHWM (reset before each model's training) minus "
-            "VmRSS at its start (Linux only); memory already resident can hide growth."
+            "Peak RSS growth = largest VmHWM over the timed epochs (reset before each "
+            "epoch) minus VmRSS before the model's first epoch (Linux only); memory "
+            "already resident, e.g. freed by the model run before, can hide growth."
         ),
         "Process max RSS (getrusage) covers the whole run: data and all models.",
     ]
@@ -914,6 +936,7 @@ def main(argv=None):
         "runs": runs,
         "summary": _summarise(runs, names, flops),
         "process_max_rss_mib": _max_rss_mib(),
+        "load_average": {"start": load_start, "end": _load_average()},
         "notes": notes,
     }
 
@@ -921,16 +944,14 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     stem = "bench_mnist" + (f"_{args.tag}" if args.tag else "")
     paths = {ext: out / f"{stem}.{ext}" for ext in ("json", "md", "png")}
-    result["files"] = {k: str(v) for k, v in paths.items()}
+    result["files"] = {k: _display_path(v) for k, v in paths.items()}
 
     markdown = format_markdown(result)
     print(markdown)
     _write_text(paths["md"], markdown)
     plot_result(result, paths["png"])
-    _write_text(
-        paths["json"], json.dumps(result, indent=2, default=_json_default) + "\n"
-    )
-    log(f"wrote {paths['json']}, {paths['md']}, {paths['png']}")
+    _write_text(paths["json"], json.dumps(result, indent=2, default=_json_default) + "\n")
+    log("wrote " + ", ".join(result["files"].values()))
     return result
 
 

@@ -31,6 +31,12 @@ from ._neuron import WuxingNeuron
 from ._optim import AdamOptimizer, ArctanBound, SGDOptimizer
 
 
+NON_FINITE_MESSAGE = (
+    "Solver produced non-finite parameter weights. The input data may contain large "
+    "values and need to be preprocessed, or the learning rate is too large."
+)
+
+
 def _group_log_softmax(Z, group):
     """Log-softmax of ``Z`` within contiguous groups of columns."""
     n, m = Z.shape
@@ -331,6 +337,9 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
         self : SymNetClassifier
             The updated estimator.
         """
+        # scikit-learn skips parameter validation for partial_fit once fitted;
+        # invalid values set since then would otherwise be used silently.
+        self._validate_params()
         return self._fit_atomic(X, y, sample_weight, classes, incremental=True)
 
     def predict_proba(self, X):
@@ -630,11 +639,7 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
             order = rng.permutation(train_rows) if self.shuffle else train_rows
             loss = net.train_epoch(source, Y, sw, order, batch_size, optimizer)
             if not (np.isfinite(loss) and np.all(np.isfinite(net.free))):
-                raise ValueError(
-                    "Solver produced non-finite parameter weights. The input data "
-                    "may contain large values and need to be preprocessed, or the "
-                    "learning rate is too large."
-                )
+                raise ValueError(NON_FINITE_MESSAGE)
             n_iter += 1
             t += n_train
             loss_curve.append(loss)
@@ -676,6 +681,12 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
                 )
         if best_free is not None:
             net.set_params(best_free)
+        # The epoch's loss is measured before its last step: make sure the final
+        # coefficients still give finite signals (a diverging solver may not).
+        try:
+            net.output_signals(X[train_rows[:256]])
+        except ValueError:
+            raise ValueError(NON_FINITE_MESSAGE) from None
 
         # publish the new state in one go
         coef = net.coef.copy()

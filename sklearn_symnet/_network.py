@@ -132,13 +132,22 @@ def output_signals(X, coefs, intercepts, steady, table, n_threads, chunk=4096):
     out = np.empty((n, coefs[-1].shape[1]), dtype=dtype)
     for start in range(0, n, chunk):
         A = X[start: start + chunk]
-        for W, b in zip(coefs, intercepts):
-            U = A @ W if sp.issparse(A) else np.dot(A, W)
-            U = np.ascontiguousarray(U, dtype=dtype)
-            U += b
+        for layer, (W, b) in enumerate(zip(coefs, intercepts)):
+            with np.errstate(over="ignore", invalid="ignore"):
+                U = A @ W if sp.issparse(A) else np.dot(A, W)
+                U = np.ascontiguousarray(U, dtype=dtype)
+                U += b
             G = np.empty_like(U)
             # one thread: BLAS's threads have just run the product
             steady(U, *table, U, G, 1)
+            # an overflowed input is fine where the neuron saturates (flux
+            # coupling bounds it); anything else is reported, never returned
+            if not np.all(np.isfinite(U)):
+                raise ValueError(
+                    f"The signals of layer {layer + 1} overflowed ({dtype} cannot "
+                    "hold them): X contains values too large for this network's "
+                    "coefficients. Scale the features (e.g. with MinMaxScaler)."
+                )
             A = U
         out[start: start + A.shape[0]] = A
     return out

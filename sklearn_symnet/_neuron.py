@@ -487,10 +487,19 @@ class WuxingNeuron:
         q[N] = -ANN_inv @ np.full(len(N), r)
         c1 = r + A[a] @ q
         beta = A[a] @ p
-        xs = self.fixed_point
 
         # Range of t around x* where the branch is stable (du/dt > 0) and all
-        # elements stay positive.
+        # elements stay positive.  (Tiny constants can overflow a ratio to inf,
+        # which is the right limit here.)
+        with np.errstate(over="ignore", divide="ignore"):
+            t_lo, t_hi, u_lo, u_hi = self._flux_range(p, q, c1, beta, N)
+        self.fold_input = float(u_lo)
+        self.input_bound = float(FLUX_INPUT_FRACTION * min(-u_lo, u_hi))
+        self._flux_p, self._flux_q = p, q
+        self._flux_c1, self._flux_beta = float(c1), float(beta)
+
+    def _flux_range(self, p, q, c1, beta, N):
+        xs = self.fixed_point
         t_lo, t_hi = 0.0, np.inf
         if beta < 0:
             t_lo = max(t_lo, -c1 / (2 * beta))
@@ -509,7 +518,4 @@ class WuxingNeuron:
 
         u_lo = u_of(t_lo)
         u_hi = u_of(t_hi) if np.isfinite(t_hi) else np.inf
-        self.fold_input = float(u_lo)
-        self.input_bound = float(FLUX_INPUT_FRACTION * min(-u_lo, u_hi))
-        self._flux_p, self._flux_q = p, q
-        self._flux_c1, self._flux_beta = float(c1), float(beta)
+        return t_lo, t_hi, u_lo, u_hi
