@@ -68,7 +68,7 @@ def main(argv=None):
         print(f"{name:<16} {acc:8.4f} {fit_s:7.2f} {n_iter:6d} {fit_s / n_iter:8.4f}")
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name, acc, fit_s, n_iter, curve in rows:
+    for name, acc, fit_s, _n_iter, curve in rows:
         ax.plot(np.arange(1, len(curve) + 1), curve,
                 label=f"{name}: test acc {acc:.3f}, fit {fit_s:.2f} s")
     ax.set_yscale("log")

@@ -5,7 +5,6 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score
@@ -14,7 +13,6 @@ from sklearn.utils import check_random_state, compute_class_weight
 from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import (
-    _check_partial_fit_first_call,
     check_classification_targets,
     type_of_target,
     unique_labels,
@@ -30,6 +28,8 @@ from ._network import SymNetwork, make_input, output_signals
 from ._neuron import WuxingNeuron
 from ._optim import AdamOptimizer, ArctanBound, SGDOptimizer
 
+# output_scale="auto": measured on digits / MNIST / iris (docs/choices.md)
+AUTO_OUTPUT_SCALE = {"rate": 4.0, "flux": 20.0}
 
 NON_FINITE_MESSAGE = (
     "Solver produced non-finite parameter weights. The input data may contain large "
@@ -81,8 +81,11 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
     loss : {"log_loss", "squared_error"}, default="log_loss"
         Training loss on the output signals: log-loss of
         ``softmax(output_scale * s)``, or squared error to one-hot targets.
-    output_scale : float, default=4.0
+    output_scale : float or "auto", default="auto"
         ``beta`` in ``softmax(beta * s)``: converts signals into logits.
+        ``"auto"`` is 4 for ``coupling="rate"`` and 20 for ``"flux"``, whose
+        signals are bounded to a narrow range (about -0.14..0.08 for the
+        default constants) and need a larger scale to express confidence.
     solver : {"adam", "sgd"}, default="adam"
         Optimiser of the coefficients.
     learning_rate_init : float, default=3e-3
@@ -119,7 +122,10 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
     coef_bound : float or None, default=None
         The paper's arctangent adjustment strategy: coefficients are
         ``coef_bound * (2/pi) * atan(W)`` of free parameters ``W``, so
-        ``|coef| < coef_bound``.  None trains the coefficients directly.
+        ``|coef| < coef_bound``.  None trains the coefficients directly.  It
+        keeps most neurons alive at learning rates that kill them without it,
+        and costs some accuracy at normal rates; near the start it scales the
+        step by ``2 coef_bound / pi``, so values above ``pi/2`` enlarge it.
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes in the loss (multiplied into ``sample_weight``).
     n_jobs : int or None, default=None
@@ -163,6 +169,8 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
     n_outputs_ : int
         Number of output neurons (``n_classes``; 2 per label for multilabel,
         2 for binary problems).
+    output_scale_ : float
+        The ``output_scale`` used (``"auto"`` resolved).
     out_activation_ : str
         ``"softmax"`` (probabilities are softmax of ``output_scale * s``
         within each group of output neurons).
@@ -204,7 +212,7 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
         "input_element": [Interval(Integral, 0, 4, closed="both")],
         "output_element": [Interval(Integral, 0, 4, closed="both")],
         "loss": [StrOptions({"log_loss", "squared_error"})],
-        "output_scale": [Interval(Real, 0, None, closed="neither")],
+        "output_scale": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
         "solver": [StrOptions({"adam", "sgd"})],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "alpha": [Interval(Real, 0, None, closed="left")],
@@ -239,7 +247,7 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
         input_element=0,
         output_element=1,
         loss="log_loss",
-        output_scale=4.0,
+        output_scale="auto",
         solver="adam",
         learning_rate_init=3e-3,
         alpha=1e-4,
@@ -564,9 +572,13 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
                 )
 
         n_threads = self._n_threads()
+        if self.output_scale == "auto":
+            output_scale = AUTO_OUTPUT_SCALE[neuron.coupling]
+        else:
+            output_scale = float(self.output_scale)
         net = SymNetwork(
             layer_units, neuron, dtype, group, self.loss == "squared_error",
-            self.output_scale, self.alpha, self.coef_bound, n_threads,
+            output_scale, self.alpha, self.coef_bound, n_threads,
         )
         if first_pass:
             net.initialize(rng)
@@ -703,7 +715,7 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = all_classes
         self.neuron_ = neuron
         self.fixed_point_ = neuron.fixed_point
-        self.output_scale_ = float(self.output_scale)
+        self.output_scale_ = output_scale
         self.n_outputs_ = n_outputs
         self.n_layers_ = len(layer_units)
         self.out_activation_ = "softmax"

@@ -96,9 +96,13 @@ class ArctanBound:
     """The paper's adjustment strategy: ``C = B (2/pi) atan(W)``, ``|C| < B``.
 
     The optimiser moves the free parameter ``W``; the network uses ``C``.
-    A coefficient can therefore never grow past ``B``, so a neuron's input
-    stays bounded and it cannot be driven onto its zero-gain (dead) piece for
-    good by ever-growing coefficients.
+    A coefficient can therefore never grow past ``B``, which bounds every
+    neuron's input by ``B * (sum |s_j| + 1)``.  This does not make dead
+    neurons impossible (many bounded coefficients can still push an input
+    below the first breakpoint), but it limits how far one large step can
+    throw them: see ``examples/plot_coef_bound.py`` for where it helps.
+    Near ``W = 0`` the step on ``C`` is scaled by ``2B/pi``, so a bound above
+    ``pi/2`` makes the first steps larger, not smaller.
 
     Parameters
     ----------

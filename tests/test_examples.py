@@ -1,0 +1,40 @@
+"""Smoke test of the examples: each runs in its --quick mode and writes its PNGs."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("matplotlib")
+
+EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = {
+    "plot_grid_search": ["plot_grid_search.png"],
+    "plot_neuron": ["plot_neuron.png"],
+    "plot_coef_bound": ["plot_coef_bound.png", "plot_coef_bound_curves.png"],
+}
+
+
+def _load(name):
+    path = EXAMPLES_DIR / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"_example_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_example_runs(name, tmp_path, capsys):
+    module = _load(name)
+    assert module.__doc__ and len(module.__doc__.strip()) > 200
+    paths = module.main(["--out", str(tmp_path), "--quick"])
+    expected = [tmp_path / f for f in EXAMPLES[name]]
+    assert sorted(Path(p) for p in paths) == sorted(expected)
+    for p in expected:
+        assert p.is_file() and p.stat().st_size > 10_000, p
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    out = capsys.readouterr().out
+    assert "wrote" in out and str(tmp_path) in out
+    import matplotlib.pyplot as plt
+
+    assert plt.get_fignums() == []  # every figure was closed
