@@ -647,50 +647,51 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
         no_improvement = 0
         best_free = None
         n_iter = 0
-        for _ in range(self.max_iter):
-            order = rng.permutation(train_rows) if self.shuffle else train_rows
-            loss = net.train_epoch(source, Y, sw, order, batch_size, optimizer)
-            if not (np.isfinite(loss) and np.all(np.isfinite(net.free))):
-                raise ValueError(NON_FINITE_MESSAGE)
-            n_iter += 1
-            t += n_train
-            loss_curve.append(loss)
-            if self.verbose:
-                print(f"Iteration {n_iter}, loss = {loss:.8f}")
-            if self.early_stopping:
-                S_val = net.output_signals(X_val)
-                if multilabel:
-                    pred = (S_val[:, 1::2] > S_val[:, 0::2]).astype(int)
-                    true = (y_val[:, 1::2] > 0.5).astype(int)
+        with net.thread_limits(source, batch_size):
+            for _ in range(self.max_iter):
+                order = rng.permutation(train_rows) if self.shuffle else train_rows
+                loss = net.train_epoch(source, Y, sw, order, batch_size, optimizer)
+                if not (np.isfinite(loss) and np.all(np.isfinite(net.free))):
+                    raise ValueError(NON_FINITE_MESSAGE)
+                n_iter += 1
+                t += n_train
+                loss_curve.append(loss)
+                if self.verbose:
+                    print(f"Iteration {n_iter}, loss = {loss:.8f}")
+                if self.early_stopping:
+                    S_val = net.output_signals(X_val)
+                    if multilabel:
+                        pred = (S_val[:, 1::2] > S_val[:, 0::2]).astype(int)
+                        true = (y_val[:, 1::2] > 0.5).astype(int)
+                    else:
+                        pred = np.argmax(S_val, axis=1)
+                        true = np.argmax(y_val, axis=1)
+                    score = accuracy_score(true, pred, sample_weight=sw_val)
+                    val_scores.append(score)
+                    if self.verbose:
+                        print(f"Validation score: {score:f}")
+                    no_improvement = no_improvement + 1 if score < best_val + self.tol else 0
+                    if score > best_val:
+                        best_val = score
+                        best_free = net.free.copy()
                 else:
-                    pred = np.argmax(S_val, axis=1)
-                    true = np.argmax(y_val, axis=1)
-                score = accuracy_score(true, pred, sample_weight=sw_val)
-                val_scores.append(score)
-                if self.verbose:
-                    print(f"Validation score: {score:f}")
-                no_improvement = no_improvement + 1 if score < best_val + self.tol else 0
-                if score > best_val:
-                    best_val = score
-                    best_free = net.free.copy()
-            else:
-                no_improvement = no_improvement + 1 if loss > best_loss - self.tol else 0
-                best_loss = min(best_loss, loss)
-            if no_improvement > self.n_iter_no_change:
-                if self.verbose:
-                    what = ("Validation score" if self.early_stopping
-                            else "Training loss")
-                    print(f"{what} did not improve more than tol={self.tol:f} for "
-                          f"{self.n_iter_no_change} consecutive epochs. Stopping.")
-                break
-            if incremental:
-                break
-            if n_iter == self.max_iter:
-                warnings.warn(
-                    f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
-                    "reached and the optimization hasn't converged yet.",
-                    ConvergenceWarning,
-                )
+                    no_improvement = no_improvement + 1 if loss > best_loss - self.tol else 0
+                    best_loss = min(best_loss, loss)
+                if no_improvement > self.n_iter_no_change:
+                    if self.verbose:
+                        what = ("Validation score" if self.early_stopping
+                                else "Training loss")
+                        print(f"{what} did not improve more than tol={self.tol:f} for "
+                              f"{self.n_iter_no_change} consecutive epochs. Stopping.")
+                    break
+                if incremental:
+                    break
+                if n_iter == self.max_iter:
+                    warnings.warn(
+                        f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
+                        "reached and the optimization hasn't converged yet.",
+                        ConvergenceWarning,
+                    )
         if best_free is not None:
             net.set_params(best_free)
         # The epoch's loss is measured before its last step: make sure the final

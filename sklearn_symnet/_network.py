@@ -10,7 +10,7 @@ step is a kernel call on a preallocated buffer.
 
 import numpy as np
 import scipy.sparse as sp
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from . import _kernels
 from ._optim import ArctanBound
@@ -25,6 +25,17 @@ PARALLEL_MIN_WORK = 2_000_000
 
 def _threads_for(work, n_threads):
     return n_threads if work >= PARALLEL_MIN_WORK else 1
+
+
+_CONTROLLER = None
+
+
+def blas_threads(n):
+    """Context in which BLAS uses at most ``n`` threads (cached controller)."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=n, user_api="blas")
 
 
 def _forward_kernel(neuron):
@@ -130,6 +141,14 @@ def output_signals(X, coefs, intercepts, steady, table, n_threads, chunk=4096):
     n = X.shape[0]
     dtype = coefs[0].dtype
     out = np.empty((n, coefs[-1].shape[1]), dtype=dtype)
+    work = min(n, chunk) * coefs[0].shape[0] * coefs[0].shape[1]
+    with blas_threads(_threads_for(work, n_threads)):
+        _forward_chunks(X, coefs, intercepts, steady, table, chunk, out)
+    return out
+
+
+def _forward_chunks(X, coefs, intercepts, steady, table, chunk, out):
+    n, dtype = X.shape[0], out.dtype
     for start in range(0, n, chunk):
         A = X[start: start + chunk]
         for layer, (W, b) in enumerate(zip(coefs, intercepts)):
@@ -150,7 +169,6 @@ def output_signals(X, coefs, intercepts, steady, table, n_threads, chunk=4096):
                 )
             A = U
         out[start: start + A.shape[0]] = A
-    return out
 
 
 class SymNetwork:
@@ -258,6 +276,19 @@ class SymNetwork:
         """OpenMP threads for training on ``source`` (see its docstring)."""
         return 1 if source.uses_blas_threads else self.n_threads
 
+    def thread_limits(self, source, batch_size):
+        """BLAS threads for a training call.
+
+        One thread pool works at a time: while the kernels' OpenMP threads
+        work, BLAS is held to one thread (two pools spinning on the same cores
+        slow each other down by orders of magnitude); on the BLAS path BLAS
+        gets ``n_threads``; products too small to share get one thread.
+        """
+        work = batch_size * self.layer_units[0] * self.layer_units[1]
+        if _threads_for(work, self.n_threads) == 1 or not source.uses_blas_threads:
+            return blas_threads(1)
+        return blas_threads(self.n_threads)
+
     def train_epoch(self, source, Y, sw, order, batch_size, optimizer):
         """One pass over ``order`` in minibatches; returns the mean loss.
 
@@ -273,12 +304,11 @@ class SymNetwork:
         self._allocate(min(batch_size, order.shape[0]))
         total, n_seen = 0.0, 0
         n_threads = self.threads_for_source(source)
-        blas = None if source.uses_blas_threads else 1
-        with threadpool_limits(limits=blas, user_api="blas"):
-            for start in range(0, order.shape[0], batch_size):
-                rows = order[start: start + batch_size]
-                m = rows.shape[0]
-                loss = self._train_batch(source, Y, sw, rows, m, optimizer, n_threads)
+        for start in range(0, order.shape[0], batch_size):
+            rows = order[start: start + batch_size]
+            m = rows.shape[0]
+            loss = self._train_batch(source, Y, sw, rows, m, optimizer, n_threads)
+            if loss is not None:  # None: a minibatch of zero total weight
                 total += loss * m
                 n_seen += m
         return total / max(n_seen, 1)
@@ -309,7 +339,7 @@ class SymNetwork:
         loss = _kernels.output_error(S[-1], Yb, swb, self.output_scale, self.group,
                                      self.squared, E[-1])
         if weight <= 0:
-            return 0.0
+            return None
         # backward signal propagation through the reverse systems
         for i in range(n_layers - 1, -1, -1):
             _kernels.reverse_signal(E[i], G[i])  # E[i] is now delta

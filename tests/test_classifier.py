@@ -24,10 +24,24 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.metrics import recall_score
 from sklearn.model_selection import train_test_split
 from sklearn.utils.class_weight import compute_class_weight
+from threadpoolctl import threadpool_limits
 
 from sklearn_symnet import SymNetClassifier, WuxingNeuron
 
 SMALL = dict(hidden_layer_sizes=(32,), random_state=0)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Run every fit on one BLAS / OpenMP thread.
+
+    Results do not depend on the thread count (checked once below, in
+    ``test_threads_do_not_change_the_model``), but on a busy two-core machine
+    BLAS's thread team on these small products makes a fit some 20-40x
+    slower (n_jobs does not limit BLAS's threads).
+    """
+    with threadpool_limits(limits=1):
+        yield
 
 
 # ---------------------------------------------------------------------------
@@ -753,3 +767,19 @@ def test_non_finite_training_raises_and_leaves_model_unchanged(fitted):
     assert_unchanged(clf, snap)
     assert clf.loss_curve_ == curve and clf.t_ == t
     assert np.all(np.isfinite(clf.predict_proba(X)))
+
+
+@pytest.mark.parametrize("zeroed", [0.0, 0.6], ids=["blas-gather", "compact"])
+def test_threads_do_not_change_the_model(digits, zeroed):
+    Xtr, Xte, ytr, yte = digits
+    X = Xtr[:400].copy()
+    X[np.random.RandomState(1).uniform(size=X.shape) < zeroed] = 0.0
+    # 200 x 64 x 200 multiply-adds per minibatch: past the kernels' threshold
+    kw = dict(hidden_layer_sizes=(200,), max_iter=2, random_state=0)
+    with threadpool_limits(limits=2):
+        two = quiet_fit(SymNetClassifier(n_jobs=2, **kw), X, ytr[:400])
+        p_two = two.predict_proba(Xte)
+    one = quiet_fit(SymNetClassifier(n_jobs=1, **kw), X, ytr[:400])
+    for a, b in zip(two.coefs_ + two.intercepts_, one.coefs_ + one.intercepts_):
+        assert np.array_equal(a, b)
+    np.testing.assert_allclose(p_two, one.predict_proba(Xte), rtol=1e-12, atol=1e-15)
