@@ -89,7 +89,12 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
     solver : {"adam", "sgd"}, default="adam"
         Optimiser of the coefficients.
     learning_rate_init : float, default=3e-3
-        Step size.
+        Step size of the first epoch.
+    learning_rate_decay : float, default=1.0
+        Factor applied to the step size after every epoch (epochs counted
+        across ``partial_fit`` calls): epoch ``e`` uses
+        ``learning_rate_init * learning_rate_decay ** e``.  1.0 keeps it
+        constant, as MLPClassifier's Adam does.
     alpha : float, default=1e-4
         L2 penalty on the connection coefficients (scaled as MLPClassifier).
     batch_size : int or "auto", default="auto"
@@ -215,6 +220,7 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
         "output_scale": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
         "solver": [StrOptions({"adam", "sgd"})],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "learning_rate_decay": [Interval(Real, 0, 1, closed="right")],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -250,6 +256,7 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
         output_scale="auto",
         solver="adam",
         learning_rate_init=3e-3,
+        learning_rate_decay=1.0,
         alpha=1e-4,
         batch_size="auto",
         max_iter=200,
@@ -282,6 +289,7 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
         self.output_scale = output_scale
         self.solver = solver
         self.learning_rate_init = learning_rate_init
+        self.learning_rate_decay = learning_rate_decay
         self.alpha = alpha
         self.batch_size = batch_size
         self.max_iter = max_iter
@@ -594,10 +602,12 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
             optimizer = self._optimizer.copy()
         elif self.solver == "adam":
             optimizer = AdamOptimizer(net.n_params, dtype, self.learning_rate_init,
-                                      self.beta_1, self.beta_2, self.epsilon)
+                                      self.beta_1, self.beta_2, self.epsilon,
+                                      self.learning_rate_decay)
         else:
             optimizer = SGDOptimizer(net.n_params, dtype, self.learning_rate_init,
-                                     self.momentum, self.nesterovs_momentum)
+                                     self.momentum, self.nesterovs_momentum,
+                                     self.learning_rate_decay)
 
         # validation split for early stopping
         if self.early_stopping:
@@ -651,6 +661,7 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
             for _ in range(self.max_iter):
                 order = rng.permutation(train_rows) if self.shuffle else train_rows
                 loss = net.train_epoch(source, Y, sw, order, batch_size, optimizer)
+                optimizer.end_epoch()
                 if not (np.isfinite(loss) and np.all(np.isfinite(net.free))):
                     raise ValueError(NON_FINITE_MESSAGE)
                 n_iter += 1

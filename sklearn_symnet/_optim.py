@@ -9,7 +9,24 @@ import numpy as np
 from . import _kernels
 
 
-class AdamOptimizer:
+class _EpochSchedule:
+    """Step size ``learning_rate_init * decay ** epochs`` (epochs completed,
+    counted across ``partial_fit`` calls); ``decay=1`` is constant."""
+
+    def _init_schedule(self, learning_rate_init, decay):
+        self.learning_rate_init = float(learning_rate_init)
+        self.decay = float(decay)
+        self.epochs = 0
+
+    @property
+    def learning_rate(self):
+        return self.learning_rate_init * self.decay**self.epochs
+
+    def end_epoch(self):
+        self.epochs += 1
+
+
+class AdamOptimizer(_EpochSchedule):
     """Adam (Kingma & Ba), with MLPClassifier's defaults and bias correction.
 
     Parameters
@@ -22,11 +39,13 @@ class AdamOptimizer:
         Step size.
     beta_1, beta_2, epsilon : float
         Moment decay rates and numerical floor.
+    decay : float, default=1.0
+        Per-epoch factor of the step size.
     """
 
     def __init__(self, n_params, dtype, learning_rate_init, beta_1=0.9,
-                 beta_2=0.999, epsilon=1e-8):
-        self.learning_rate_init = float(learning_rate_init)
+                 beta_2=0.999, epsilon=1e-8, decay=1.0):
+        self._init_schedule(learning_rate_init, decay)
         self.beta_1 = float(beta_1)
         self.beta_2 = float(beta_2)
         self.epsilon = float(epsilon)
@@ -38,7 +57,7 @@ class AdamOptimizer:
         """Update ``params`` in place from ``grads`` (both flat)."""
         self.t += 1
         lr = (
-            self.learning_rate_init
+            self.learning_rate
             * np.sqrt(1 - self.beta_2**self.t)
             / (1 - self.beta_1**self.t)
         )
@@ -54,7 +73,7 @@ class AdamOptimizer:
         return new
 
 
-class SGDOptimizer:
+class SGDOptimizer(_EpochSchedule):
     """Stochastic gradient descent with (Nesterov) momentum.
 
     Parameters
@@ -69,11 +88,13 @@ class SGDOptimizer:
         Momentum in [0, 1].
     nesterov : bool
         Use Nesterov's momentum.
+    decay : float, default=1.0
+        Per-epoch factor of the step size.
     """
 
     def __init__(self, n_params, dtype, learning_rate_init, momentum=0.9,
-                 nesterov=True):
-        self.learning_rate_init = float(learning_rate_init)
+                 nesterov=True, decay=1.0):
+        self._init_schedule(learning_rate_init, decay)
         self.momentum = float(momentum)
         self.nesterov = bool(nesterov)
         self.t = 0
@@ -83,7 +104,7 @@ class SGDOptimizer:
         """Update ``params`` in place from ``grads`` (both flat)."""
         self.t += 1
         _kernels.sgd_step(params, grads, self.velocities,
-                          self.learning_rate_init, self.momentum, self.nesterov)
+                          self.learning_rate, self.momentum, self.nesterov)
 
     def copy(self):
         new = object.__new__(type(self))

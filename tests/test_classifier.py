@@ -783,3 +783,30 @@ def test_threads_do_not_change_the_model(digits, zeroed):
     for a, b in zip(two.coefs_ + two.intercepts_, one.coefs_ + one.intercepts_):
         assert np.array_equal(a, b)
     np.testing.assert_allclose(p_two, one.predict_proba(Xte), rtol=1e-12, atol=1e-15)
+
+
+def test_learning_rate_decay_counts_epochs_across_calls():
+    X, y = load_digits(return_X_y=True)
+    X = X[:300] / 16
+    y = y[:300]
+    clf = SymNetClassifier(hidden_layer_sizes=(8,), learning_rate_init=0.01,
+                           learning_rate_decay=0.5, random_state=0)
+    for _ in range(3):
+        clf.partial_fit(X, y, classes=np.arange(10))
+    assert clf._optimizer.epochs == 3
+    assert clf._optimizer.learning_rate == pytest.approx(0.01 * 0.5**3)
+    # decay=1 is MLPClassifier's constant step; the decayed model moves less late on
+    const = SymNetClassifier(hidden_layer_sizes=(8,), learning_rate_init=0.01,
+                             random_state=0)
+    for _ in range(3):
+        const.partial_fit(X, y, classes=np.arange(10))
+    assert const._optimizer.learning_rate == pytest.approx(0.01)
+    assert not np.array_equal(const.coefs_[0], clf.coefs_[0])
+
+
+def test_learning_rate_decay_validated():
+    X, y = load_digits(return_X_y=True)
+    with pytest.raises(ValueError, match="learning_rate_decay"):
+        SymNetClassifier(learning_rate_decay=1.5).fit(X[:50], y[:50])
+    with pytest.raises(ValueError, match="learning_rate_decay"):
+        SymNetClassifier(learning_rate_decay=0.0).fit(X[:50], y[:50])
