@@ -43,11 +43,13 @@ def rate_forward(
     ``S[i, k] = slope[m] * U[i, k] + intercept[m]`` and ``G[i, k] = gain[m]``
     where ``m`` is the number of breakpoints ``<= U[i, k]``: the forward
     system's piece and the reverse system's response on it.  ``S`` may alias
-    ``U``.
+    ``U``.  Returns the number of non-finite signals (0 for finite ``U``
+    unless ``S`` overflows).
     """
     cdef Py_ssize_t n = U.shape[0], m = U.shape[1], i, k, seg
     cdef Py_ssize_t nb = breakpoints.shape[0]
-    cdef double u
+    cdef Py_ssize_t bad = 0
+    cdef double u, v
     with nogil:
         for i in prange(n, schedule="static", num_threads=n_threads):
             for k in range(m):
@@ -56,7 +58,11 @@ def rate_forward(
                 while seg < nb and u >= breakpoints[seg]:
                     seg = seg + 1
                 G[i, k] = <floating>gain[seg]
-                S[i, k] = <floating>(slope[seg] * u + intercept[seg])
+                v = slope[seg] * u + intercept[seg]
+                S[i, k] = <floating>v
+                if not fabs(<floating>v) < INFINITY:  # inf, or NaN (0 * inf)
+                    bad += 1
+    return bad
 
 
 def flux_forward(
@@ -77,9 +83,11 @@ def flux_forward(
     with ``dv/dt = sqrt(c1^2 - 4 beta v) > 0``; the signal is ``p t + q`` and
     the gain ``p / sqrt(.)`` times the atan slope.  ``S`` may alias ``U``.
     With ``u_max = inf`` the input is used unbounded (``v = u``, for
-    inspecting the branch; ``u`` must then stay above the fold).
+    inspecting the branch; ``u`` must then stay above the fold).  Returns the
+    number of non-finite signals (only a NaN input gives one).
     """
     cdef Py_ssize_t n = U.shape[0], m = U.shape[1], i, k
+    cdef Py_ssize_t bad = 0
     cdef bint bounded = u_max < INFINITY
     cdef double u, z, v, disc, sq, t, c = PI / (2.0 * u_max) if bounded else 0.0
     with nogil:
@@ -103,6 +111,9 @@ def flux_forward(
                     G[i, k] = <floating>(p / sq / (1.0 + z * z))
                 else:
                     G[i, k] = 0.0
+                if not fabs(p * t + q) < INFINITY:
+                    bad += 1
+    return bad
 
 
 # ---------------------------------------------------------------------------
@@ -166,38 +177,21 @@ def matmul(
 
 
 cdef extern from "_panels.h" nogil:
-    int KB "SYMNET_PANEL"
-    void symnet_panel_d(const double *vals, const int *idx, long long p0,
-                        long long p1, const double *M, Py_ssize_t m, Py_ssize_t k0,
-                        const double *init, double *out)
-    void symnet_panel_f(const float *vals, const int *idx, long long p0,
-                        long long p1, const float *M, Py_ssize_t m, Py_ssize_t k0,
-                        const float *init, float *out)
+    void symnet_row_d(const double *vals, const int *idx, long long p0, long long p1,
+                      const double *M, Py_ssize_t m, const double *init, double *out)
+    void symnet_row_f(const float *vals, const int *idx, long long p0, long long p1,
+                      const float *M, Py_ssize_t m, const float *init, float *out)
 
 
-cdef inline void _panel(
+cdef inline void _row(
     const floating *vals, const int *idx, long long p0, long long p1,
-    const floating *M, Py_ssize_t m, Py_ssize_t k0, Py_ssize_t kw,
-    const floating *init, floating *out,
+    const floating *M, Py_ssize_t m, const floating *init, floating *out,
 ) noexcept nogil:
-    """out[k0:k0+kw] = init[k0:k0+kw] (or 0) + sum_p vals[p] * M[idx[p], k0:k0+kw]."""
-    cdef floating x
-    cdef const floating *w
-    cdef long long p
-    cdef Py_ssize_t kk
-    if kw == KB:
-        if floating is double:
-            symnet_panel_d(vals, idx, p0, p1, M, m, k0, init, out)
-        else:
-            symnet_panel_f(vals, idx, p0, p1, M, m, k0, init, out)
-        return
-    for kk in range(kw):
-        out[k0 + kk] = init[k0 + kk] if init != NULL else 0
-    for p in range(p0, p1):
-        x = vals[p]
-        w = M + idx[p] * m + k0
-        for kk in range(kw):
-            out[k0 + kk] += x * w[kk]
+    """out[:m] = init[:m] (or 0) + sum_p vals[p] * M[idx[p], :m] (register-blocked)."""
+    if floating is double:
+        symnet_row_d(vals, idx, p0, p1, M, m, init, out)
+    else:
+        symnet_row_f(vals, idx, p0, p1, M, m, init, out)
 
 
 def compact_dense(
@@ -249,9 +243,8 @@ cdef long long _compact_dense(
 ):
     # Rows are compacted in parallel into fixed slots (row r at r * d), then
     # packed in order.
-    cdef Py_ssize_t n = rows.shape[0], d = X.shape[1], r, j, k0, blk
+    cdef Py_ssize_t n = rows.shape[0], d = X.shape[1], r, j
     cdef Py_ssize_t m = W.shape[1] if forward else 0
-    cdef Py_ssize_t nblk = (m + KB - 1) // KB
     cdef long long cnt, dst, src
     cdef const floating *xr
     cdef floating *vr
@@ -271,10 +264,7 @@ cdef long long _compact_dense(
                 cnt = cnt + (x != 0)
             ptr[r + 1] = cnt
             if forward:
-                for blk in range(nblk):
-                    k0 = blk * KB
-                    _panel(vr, ir, 0, cnt, &W[0, 0], m, k0, min(KB, m - k0), &b[0],
-                           &U[r, 0])
+                _row(vr, ir, 0, cnt, &W[0, 0], m, &b[0], &U[r, 0])
         ptr[0] = 0
         for r in range(n):
             cnt = ptr[r + 1]
@@ -325,14 +315,10 @@ def csr_forward(
     Register-blocked over panels of ``KB`` output neurons; rows are
     independent, so threads do not change the result.
     """
-    cdef Py_ssize_t n = U.shape[0], m = W.shape[1], r, k0, blk
-    cdef Py_ssize_t nblk = (m + KB - 1) // KB
+    cdef Py_ssize_t n = U.shape[0], m = W.shape[1], r
     with nogil:
         for r in prange(n, schedule="static", num_threads=n_threads):
-            for blk in range(nblk):
-                k0 = blk * KB
-                _panel(&vals[0], &idx[0], ptr[r], ptr[r + 1], &W[0, 0], m,
-                       k0, min(KB, m - k0), &b[0], &U[r, 0])
+            _row(&vals[0], &idx[0], ptr[r], ptr[r + 1], &W[0, 0], m, &b[0], &U[r, 0])
 
 
 def csr_to_csc(
@@ -381,14 +367,11 @@ def csc_grad(
     Each input feature's row of ``GW`` is one thread's, summed over the
     minibatch in row order: identical results for any thread count.
     """
-    cdef Py_ssize_t d = GW.shape[0], m = GW.shape[1], j, k0, blk
-    cdef Py_ssize_t nblk = (m + KB - 1) // KB
+    cdef Py_ssize_t d = GW.shape[0], m = GW.shape[1], j
     with nogil:
         for j in prange(d, schedule="static", num_threads=n_threads):
-            for blk in range(nblk):
-                k0 = blk * KB
-                _panel(&cvals[0], &crow[0], cptr[j], cptr[j + 1], &D[0, 0], m,
-                       k0, min(KB, m - k0), <const floating *>NULL, &GW[j, 0])
+            _row(&cvals[0], &crow[0], cptr[j], cptr[j + 1], &D[0, 0], m,
+                 <const floating *>NULL, &GW[j, 0])
 
 
 def column_sums(const floating[:, ::1] D, floating[::1] out):
@@ -547,11 +530,16 @@ def finish_gradient(
     The backward pass accumulates ``sum_i w_i s_j delta_k`` (a step *down*
     the loss); the gradient is its negative plus the L2 term on the
     connection coefficients (the first ``n_coef`` entries), divided by the
-    minibatch's total sample weight, as in MLPClassifier.
+    minibatch's total sample weight, as in MLPClassifier.  Returns
+    ``sum(coef[:n_coef] ** 2)`` (for the loss's L2 term), read on the way.
     """
     cdef Py_ssize_t n = grad.shape[0], i
+    cdef double sq = 0.0, c
     with nogil:
         for i in range(n_coef):
-            grad[i] = <floating>((alpha * coef[i] - grad[i]) * inv_weight)
+            c = coef[i]
+            sq += c * c
+            grad[i] = <floating>((alpha * c - grad[i]) * inv_weight)
         for i in range(n_coef, n):
             grad[i] = <floating>(-grad[i] * inv_weight)
+    return sq

@@ -123,52 +123,61 @@ class _CompactInput:
 
 def make_input(X, max_batch):
     """Pick the first-layer strategy for ``X`` (same model whichever is used)."""
-    if sp.issparse(X):
-        return _CompactInput(X, max_batch)
-    X = np.ascontiguousarray(X)
-    sample = X[: min(X.shape[0], 2000)]
-    density = np.count_nonzero(sample) / max(sample.size, 1)
-    if density <= SKIP_ZEROS_MAX_DENSITY:
+    if not sp.issparse(X):
+        X = np.ascontiguousarray(X)
+    if _sparse_enough(X):
         return _CompactInput(X, max_batch)
     return _DenseGatherInput(X, max_batch)
 
 
-def output_signals(X, coefs, intercepts, steady, table, n_threads, chunk=4096):
+def _sparse_enough(X):
+    """Whether the zero-skipping kernels should take the first layer."""
+    if sp.issparse(X):
+        return True
+    sample = X[: min(X.shape[0], 2000)]
+    return np.count_nonzero(sample) <= SKIP_ZEROS_MAX_DENSITY * max(sample.size, 1)
+
+
+def output_signals(X, coefs, intercepts, steady, table, n_threads, chunk=2048):
     """Forward signal propagation of ``X`` (dense or sparse), in row chunks.
 
-    Used for prediction: no shared buffers, so concurrent calls are safe.
+    Used for prediction: buffers are per call, so concurrent calls are safe.
+    Mostly-zero inputs take the zero-skipping first-layer kernels (OpenMP,
+    BLAS held to one thread); dense inputs take BLAS.
     """
     n = X.shape[0]
     dtype = coefs[0].dtype
     out = np.empty((n, coefs[-1].shape[1]), dtype=dtype)
+    skip = _sparse_enough(X)
     work = min(n, chunk) * coefs[0].shape[0] * coefs[0].shape[1]
-    with blas_threads(_threads_for(work, n_threads)):
-        _forward_chunks(X, coefs, intercepts, steady, table, chunk, out)
+    nt = _threads_for(work, n_threads)
+    first = _CompactInput(X, min(n, chunk)) if skip and n else None
+    with blas_threads(1 if skip else nt):
+        for start in range(0, n, chunk):
+            stop = min(start + chunk, n)
+            A = None
+            for layer, (W, b) in enumerate(zip(coefs, intercepts)):
+                if layer == 0 and first is not None:
+                    U = np.empty((stop - start, W.shape[1]), dtype=dtype)
+                    first.forward(np.arange(start, stop, dtype=np.int64), W, b, U, nt)
+                else:
+                    A = X[start:stop] if A is None else A
+                    with np.errstate(over="ignore", invalid="ignore"):
+                        U = A @ W if sp.issparse(A) else np.dot(A, W)
+                        U = np.ascontiguousarray(U, dtype=dtype)
+                        U += b
+                G = np.empty_like(U)
+                # an overflowed input is fine where the neuron saturates (flux
+                # coupling bounds it); anything else is reported, never returned
+                if steady(U, *table, U, G, 1):
+                    raise ValueError(
+                        f"The signals of layer {layer + 1} overflowed ({dtype} cannot "
+                        "hold them): X contains values too large for this network's "
+                        "coefficients. Scale the features (e.g. with MinMaxScaler)."
+                    )
+                A = U
+            out[start:stop] = A
     return out
-
-
-def _forward_chunks(X, coefs, intercepts, steady, table, chunk, out):
-    n, dtype = X.shape[0], out.dtype
-    for start in range(0, n, chunk):
-        A = X[start: start + chunk]
-        for layer, (W, b) in enumerate(zip(coefs, intercepts)):
-            with np.errstate(over="ignore", invalid="ignore"):
-                U = A @ W if sp.issparse(A) else np.dot(A, W)
-                U = np.ascontiguousarray(U, dtype=dtype)
-                U += b
-            G = np.empty_like(U)
-            # one thread: BLAS's threads have just run the product
-            steady(U, *table, U, G, 1)
-            # an overflowed input is fine where the neuron saturates (flux
-            # coupling bounds it); anything else is reported, never returned
-            if not np.all(np.isfinite(U)):
-                raise ValueError(
-                    f"The signals of layer {layer + 1} overflowed ({dtype} cannot "
-                    "hold them): X contains values too large for this network's "
-                    "coefficients. Scale the features (e.g. with MinMaxScaler)."
-                )
-            A = U
-        out[start: start + A.shape[0]] = A
 
 
 class SymNetwork:
@@ -266,6 +275,7 @@ class SymNetwork:
         self._Y = np.empty((batch, widths[-1]), dtype=dt)
         self._sw = np.empty(batch, dtype=dt)
         self._batch = batch
+        self._views_cache = {}
 
     def output_signals(self, X):
         """Output-layer signals of the current coefficients for ``X``."""
@@ -313,25 +323,33 @@ class SymNetwork:
                 n_seen += m
         return total / max(n_seen, 1)
 
+    def _batch_views(self, m):
+        """Per-layer buffer views for a minibatch of ``m`` rows (cached)."""
+        views = self._views_cache.get(m)
+        if views is None:
+            views = (
+                [u[:m] for u in self._U], [s[:m] for s in self._S],
+                [g[:m] for g in self._G], self._Y[:m], self._sw[:m],
+            )
+            self._views_cache[m] = views
+        return views
+
     def _train_batch(self, source, Y, sw, rows, m, optimizer, n_threads=1):
         n_layers = len(self.coefs)
         # threads: the first layer's products may pay; the O(1) per-neuron
         # steady states only for very wide layers
         nt = _threads_for(m * self.layer_units[0] * self.layer_units[1], n_threads)
-        U = [u[:m] for u in self._U]
-        S = [s[:m] for s in self._S]
-        G = [g[:m] for g in self._G]
+        U, S, G, Yb, swb = self._batch_views(m)
+        steady, table = self._steady, self._table
         # forward signal propagation
-        for i, (W, b) in enumerate(zip(self.coefs, self.intercepts)):
+        for i in range(n_layers):
             if i == 0:
-                source.forward(rows, W, b, U[0], nt)
+                source.forward(rows, self.coefs[0], self.intercepts[0], U[0], nt)
             else:
-                U[i][...] = b
-                _kernels.matmul(S[i - 1], False, W, False, U[i], 1.0, 1.0)
-            self._steady(U[i], *self._table, S[i], G[i],
-                         _threads_for(10 * U[i].size, n_threads))
+                U[i][...] = self.intercepts[i]
+                _kernels.matmul(S[i - 1], False, self.coefs[i], False, U[i], 1.0, 1.0)
+            steady(U[i], *table, S[i], G[i], _threads_for(10 * U[i].size, n_threads))
         # the error signal enters the output neurons' reverse systems
-        Yb, swb = self._Y[:m], self._sw[:m]
         np.take(Y, rows, axis=0, out=Yb)
         np.take(sw, rows, out=swb)
         weight = float(swb.sum())
@@ -349,11 +367,10 @@ class SymNetwork:
                 _kernels.matmul(S[i - 1], True, E[i], False, self.grad_coefs[i])
                 _kernels.matmul(E[i], False, self.coefs[i], True, E[i - 1])
             _kernels.column_sums(E[i], self.grad_intercepts[i])
-        # coefficient adjustment
-        w = self.coef[: self.n_coef]
-        loss = (loss + 0.5 * self.alpha * float(np.dot(w, w))) / weight
-        _kernels.finish_gradient(self.grad, self.coef, self.n_coef, self.alpha,
-                                 1.0 / weight)
+        # coefficient adjustment (finish_gradient returns the L2 norm's square)
+        sq = _kernels.finish_gradient(self.grad, self.coef, self.n_coef, self.alpha,
+                                      1.0 / weight)
+        loss = (loss + 0.5 * self.alpha * sq) / weight
         if self.bound is not None:
             self.bound.chain(self.free, self.grad)
         optimizer.step(self.free, self.grad, n_threads)

@@ -815,3 +815,17 @@ def test_finish_gradient(dtype, rtol, n, n_coef, alpha):
     K.finish_gradient(grad, coef, n_coef, alpha, inv_weight)
     mag = (np.abs(c64(coef)) * alpha + np.abs(expected) / inv_weight) * inv_weight
     assert_close(grad, expected, rtol, mag)
+
+
+def test_steady_kernels_count_non_finite_signals():
+    kind, table = WuxingNeuron(K1=0.8, K2=0.5).kernel_table()
+    U = np.array([[0.0, 1.0, np.inf, -np.inf, np.nan, 1e308]])
+    S, G = np.empty_like(U), np.empty_like(U)
+    # +inf overflows, -inf lands on the zero-slope piece (0 * inf = NaN), NaN stays
+    assert K.rate_forward(U, *table, S, G, 1) == 3
+    assert K.rate_forward(U[:, :2].copy(), *table, S[:, :2].copy(), G[:, :2].copy(), 1) == 0
+    kind, table = WuxingNeuron(coupling="flux").kernel_table()
+    S, G = np.empty_like(U), np.empty_like(U)
+    # the atan bound saturates infinite inputs: only NaN is left non-finite
+    assert K.flux_forward(U, *table, S, G, 1) == 1
+    assert np.isfinite(S[0, [0, 1, 2, 3, 5]]).all()
