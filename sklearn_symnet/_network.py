@@ -8,6 +8,8 @@ reverse-system responses -> coefficient adjustments) per minibatch; every
 step is a kernel call on a preallocated buffer.
 """
 
+import threading
+
 import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import ThreadpoolController
@@ -79,7 +81,7 @@ class _CompactInput:
 
     uses_blas_threads = False
 
-    def __init__(self, X, max_batch):
+    def __init__(self, X, max_batch, with_grad=True, buffers=None):
         d = X.shape[1]
         if sp.issparse(X):
             X = X.tocsr()
@@ -97,12 +99,16 @@ class _CompactInput:
             dtype = X.dtype
         self.sparse = sp.issparse(X)
         capacity = max(capacity, 1)
-        self.vals = np.empty(capacity, dtype=dtype)
-        self.idx = np.empty(capacity, dtype=np.int32)
-        self.ptr = np.empty(max_batch + 1, dtype=np.int64)
-        self.cvals = np.empty(capacity, dtype=dtype)
-        self.crow = np.empty(capacity, dtype=np.int32)
-        self.cptr = np.empty(d + 1, dtype=np.int64)
+        if buffers is not None:  # reused forward buffers (prediction)
+            self.vals, self.idx, self.ptr = buffers
+        else:
+            self.vals = np.empty(capacity, dtype=dtype)
+            self.idx = np.empty(capacity, dtype=np.int32)
+            self.ptr = np.empty(max_batch + 1, dtype=np.int64)
+        if with_grad:
+            self.cvals = np.empty(capacity, dtype=dtype)
+            self.crow = np.empty(capacity, dtype=np.int32)
+            self.cptr = np.empty(d + 1, dtype=np.int64)
 
     def forward(self, rows, W, b, U, n_threads):
         ptr = self.ptr[: rows.shape[0] + 1]
@@ -138,7 +144,25 @@ def _sparse_enough(X):
     return np.count_nonzero(sample) <= SKIP_ZEROS_MAX_DENSITY * max(sample.size, 1)
 
 
-def output_signals(X, coefs, intercepts, steady, table, n_threads, chunk=2048):
+_WORKSPACE = threading.local()
+
+
+def _predict_input(X, chunk):
+    """Zero-skipping first layer for prediction, with per-thread buffers that
+    are kept between calls (fresh pages would cost more than the products)."""
+    if sp.issparse(X):
+        return _CompactInput(X, chunk, with_grad=False)
+    key = (X.dtype.str, X.shape[1], chunk)
+    cached = getattr(_WORKSPACE, "buffers", None)
+    if cached is None or cached[0] != key:
+        size = chunk * X.shape[1]
+        cached = (key, (np.empty(size, dtype=X.dtype), np.empty(size, dtype=np.int32),
+                        np.empty(chunk + 1, dtype=np.int64)))
+        _WORKSPACE.buffers = cached
+    return _CompactInput(X, chunk, with_grad=False, buffers=cached[1])
+
+
+def output_signals(X, coefs, intercepts, steady, table, n_threads, chunk=1024):
     """Forward signal propagation of ``X`` (dense or sparse), in row chunks.
 
     Used for prediction: buffers are per call, so concurrent calls are safe.
@@ -151,7 +175,7 @@ def output_signals(X, coefs, intercepts, steady, table, n_threads, chunk=2048):
     skip = _sparse_enough(X)
     work = min(n, chunk) * coefs[0].shape[0] * coefs[0].shape[1]
     nt = _threads_for(work, n_threads)
-    first = _CompactInput(X, min(n, chunk)) if skip and n else None
+    first = _predict_input(X, chunk) if skip and n else None
     with blas_threads(1 if skip else nt):
         for start in range(0, n, chunk):
             stop = min(start + chunk, n)
@@ -169,7 +193,7 @@ def output_signals(X, coefs, intercepts, steady, table, n_threads, chunk=2048):
                 G = np.empty_like(U)
                 # an overflowed input is fine where the neuron saturates (flux
                 # coupling bounds it); anything else is reported, never returned
-                if steady(U, *table, U, G, 1):
+                if steady(U, *table, U, G, nt if skip else 1):
                     raise ValueError(
                         f"The signals of layer {layer + 1} overflowed ({dtype} cannot "
                         "hold them): X contains values too large for this network's "
@@ -341,6 +365,8 @@ class SymNetwork:
         nt = _threads_for(m * self.layer_units[0] * self.layer_units[1], n_threads)
         U, S, G, Yb, swb = self._batch_views(m)
         steady, table = self._steady, self._table
+        # the per-neuron kernels share the first layer's threads (warm already)
+        nt_steady = nt if m >= 64 else 1
         # forward signal propagation
         for i in range(n_layers):
             if i == 0:
@@ -348,7 +374,7 @@ class SymNetwork:
             else:
                 U[i][...] = self.intercepts[i]
                 _kernels.matmul(S[i - 1], False, self.coefs[i], False, U[i], 1.0, 1.0)
-            steady(U[i], *table, S[i], G[i], _threads_for(10 * U[i].size, n_threads))
+            steady(U[i], *table, S[i], G[i], nt_steady)
         # the error signal enters the output neurons' reverse systems
         np.take(Y, rows, axis=0, out=Yb)
         np.take(sw, rows, out=swb)
