@@ -24,7 +24,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._network import SymNetwork, make_input, output_signals
+from ._network import SymNetwork, forward_kernel, make_input, output_signals
 from ._neuron import WuxingNeuron
 from ._optim import AdamOptimizer, ArctanBound, SGDOptimizer
 
@@ -427,9 +427,7 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
                               self._n_threads())
 
     def _kernel(self):
-        from ._network import _forward_kernel
-
-        return _forward_kernel(self.neuron_)
+        return forward_kernel(self.neuron_)
 
     def _n_threads(self):
         return _openmp_effective_n_threads(self.n_jobs)
@@ -506,16 +504,13 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
                 "The number of classes has to be greater than one; got "
                 f"{all_classes.shape[0]} class: {all_classes!r}."
             )
-        if self._multilabel_previous(first_pass):
+        if not first_pass and self._multilabel:
             raise ValueError("y is 1-D but the model was fitted on multilabel y.")
         y_idx = np.searchsorted(all_classes, y)
         K = all_classes.shape[0]
         Y = np.zeros((y.shape[0], K))
         Y[np.arange(y.shape[0]), y_idx] = 1.0
         return Y, y_idx, all_classes, K, False
-
-    def _multilabel_previous(self, first_pass):
-        return (not first_pass) and getattr(self, "_multilabel", False)
 
     def _sample_weight(self, sample_weight, X, y_idx, classes, incremental, dtype):
         sw = _check_sample_weight(sample_weight, X, dtype=dtype,
@@ -713,11 +708,7 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(NON_FINITE_MESSAGE) from None
 
         # publish the new state in one go
-        coef = net.coef.copy()
-        self.coefs_ = [c for c in SymNetwork._views(net, coef, list(zip(
-            layer_units[:-1], layer_units[1:])), True)]
-        self.intercepts_ = SymNetwork._views(net, coef, list(zip(
-            layer_units[:-1], layer_units[1:])), False)
+        self.coefs_, self.intercepts_ = net.publish()
         self._free = net.free.copy()
         self._fitted_bound = self.coef_bound
         self._optimizer = optimizer

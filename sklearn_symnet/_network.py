@@ -40,7 +40,8 @@ def blas_threads(n):
     return _CONTROLLER.limit(limits=n, user_api="blas")
 
 
-def _forward_kernel(neuron):
+def forward_kernel(neuron):
+    """The steady-state kernel for ``neuron`` and the table it takes."""
     kind, table = neuron.kernel_table()
     fn = _kernels.rate_forward if kind == "rate" else _kernels.flux_forward
     return fn, table
@@ -239,7 +240,7 @@ class SymNetwork:
         self.alpha = float(alpha)
         self.n_threads = int(n_threads)
         self.bound = None if coef_bound is None else ArctanBound(coef_bound)
-        self._steady, self._table = _forward_kernel(neuron)
+        self._steady, self._table = forward_kernel(neuron)
 
         shapes = list(zip(self.layer_units[:-1], self.layer_units[1:]))
         self.n_coef = sum(i * o for i, o in shapes)
@@ -255,6 +256,13 @@ class SymNetwork:
         self.grad_coefs = self._views(self.grad, shapes, True)
         self.grad_intercepts = self._views(self.grad, shapes, False)
         self._batch = 0
+
+    def publish(self):
+        """Copies of the coefficients and biases, as ``(coefs, intercepts)`` lists
+        of views into one new flat array."""
+        flat = self.coef.copy()
+        shapes = list(zip(self.layer_units[:-1], self.layer_units[1:]))
+        return self._views(flat, shapes, True), self._views(flat, shapes, False)
 
     def _views(self, flat, shapes, coefs):
         out, pos = [], 0 if coefs else self.n_coef
