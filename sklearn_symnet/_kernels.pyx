@@ -534,7 +534,7 @@ def finish_gradient(
     ``sum(coef[:n_coef] ** 2)`` (for the loss's L2 term), read on the way.
     """
     cdef Py_ssize_t n = grad.shape[0], i, j, n4 = n_coef // 4
-    cdef double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0, c
+    cdef double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
     with nogil:
         # four running sums: a fixed order, and independent chains that the
         # compiler can keep in flight (one chain would serialise the loop)
