@@ -810,3 +810,30 @@ def test_learning_rate_decay_validated():
         SymNetClassifier(learning_rate_decay=1.5).fit(X[:50], y[:50])
     with pytest.raises(ValueError, match="learning_rate_decay"):
         SymNetClassifier(learning_rate_decay=0.0).fit(X[:50], y[:50])
+
+
+def test_sparse_input_is_never_densified():
+    # 300 x 200,000 CSR with 20 non-zeros a row: a dense copy would take 480 MB
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    n, d = 300, 200_000
+    rows = np.repeat(np.arange(n), 20)
+    cols = rng.integers(0, d, n * 20)
+    y = rng.integers(0, 2, n)
+    cols[::20] = y  # feature 0 or 1 carries the label
+    X = sp.csr_matrix((np.ones(n * 20), (rows, cols)), shape=(n, d))
+    clf = SymNetClassifier(hidden_layer_sizes=(4,), max_iter=30, random_state=0,
+                           learning_rate_init=0.05)
+    tracemalloc.start()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf.fit(X, y)
+        proba = clf.predict_proba(X)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 100 * 2**20, f"peak {peak / 2**20:.0f} MiB"
+    assert np.allclose(proba.sum(axis=1), 1.0)
+    assert clf.score(X, y) > 0.9
