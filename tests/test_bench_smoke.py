@@ -57,3 +57,15 @@ def test_bench_mnist_runs_on_tiny_data(bench, tmp_path):
     text = (out / "bench_mnist_smoke.md").read_text()
     assert "symnet" in text.lower() and "mlp" in text.lower()
     assert (out / "bench_mnist_smoke.png").stat().st_size > 1000
+
+
+def test_tune_defaults_quick(tmp_path):
+    path = BENCH.parent / "tune_defaults.py"
+    spec = importlib.util.spec_from_file_location("tune_defaults", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rows = module.main(["--quick", "--out", str(tmp_path)])
+    assert len(rows) == 2 and rows[0]["params"] == {}
+    assert 0.9 < rows[0]["digits_mean"] <= 1.0
+    saved = json.loads((tmp_path / "tune_defaults.json").read_text())
+    assert saved["rows"][0]["digits"] == rows[0]["digits"]
