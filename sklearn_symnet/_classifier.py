@@ -557,15 +557,17 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
                                  dtype)
         n_outputs = Y.shape[1]
 
-        if first_pass:
+        if incremental and not first_pass:
+            neuron = self.neuron_  # partial_fit continues the fitted network
+        else:  # fit (warm or not) builds the neurons of the current parameters
             neuron = WuxingNeuron(
                 K1=self.K1, K2=self.K2, K3=self.K3, r=self.r, coupling=self.coupling,
                 input_element=self.input_element, output_element=self.output_element,
             )
+        if first_pass:
             rng = check_random_state(self.random_state)
             layer_units = [X.shape[1], *[int(h) for h in hidden], n_outputs]
         else:
-            neuron = self.neuron_
             rng = copy.deepcopy(self._random_state)
             layer_units = [X.shape[1], *[W.shape[1] for W in self.coefs_]]
             if not incremental and list(layer_units[1:-1]) != [int(h) for h in hidden]:

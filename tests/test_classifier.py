@@ -837,3 +837,18 @@ def test_sparse_input_is_never_densified():
     assert peak < 100 * 2**20, f"peak {peak / 2**20:.0f} MiB"
     assert np.allclose(proba.sum(axis=1), 1.0)
     assert clf.score(X, y) > 0.9
+
+
+def test_warm_start_fit_uses_current_neuron_constants_partial_fit_keeps_fitted():
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:300] / 16, y[:300]
+    clf = SymNetClassifier(hidden_layer_sizes=(8,), max_iter=3, warm_start=True,
+                           random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+        clf.set_params(K1=0.8, K2=0.5)
+        clf.partial_fit(X, y)
+        assert (clf.neuron_.K1, clf.neuron_.K2) == (0.3, 0.2)
+        clf.fit(X, y)
+    assert (clf.neuron_.K1, clf.neuron_.K2) == (0.8, 0.5)
