@@ -8,6 +8,7 @@ reverse-system responses -> coefficient adjustments) per minibatch; every
 step is a kernel call on a preallocated buffer.
 """
 
+import contextlib
 import threading
 
 import numpy as np
@@ -30,14 +31,36 @@ def _threads_for(work, n_threads):
 
 
 _CONTROLLER = None
+_LIMIT_LOCK = threading.Lock()
+_LIMIT_USERS = 0
+_LIMITER = None
+
+
+@contextlib.contextmanager
+def _blas_single_thread():
+    """Hold BLAS to one thread while any caller is inside (reference-counted,
+    so concurrent calls restore the original setting once, at the end)."""
+    global _CONTROLLER, _LIMIT_USERS, _LIMITER
+    with _LIMIT_LOCK:
+        if _LIMIT_USERS == 0:
+            if _CONTROLLER is None:
+                _CONTROLLER = ThreadpoolController()
+            _LIMITER = _CONTROLLER.limit(limits=1, user_api="blas")
+        _LIMIT_USERS += 1
+    try:
+        yield
+    finally:
+        with _LIMIT_LOCK:
+            _LIMIT_USERS -= 1
+            if _LIMIT_USERS == 0:
+                _LIMITER.restore_original_limits()
+                _LIMITER = None
 
 
 def blas_threads(n):
-    """Context in which BLAS uses at most ``n`` threads (cached controller)."""
-    global _CONTROLLER
-    if _CONTROLLER is None:
-        _CONTROLLER = ThreadpoolController()
-    return _CONTROLLER.limit(limits=n, user_api="blas")
+    """Context for BLAS's threads: one thread for ``n == 1``, else BLAS's own
+    setting (left alone: set it with threadpoolctl)."""
+    return _blas_single_thread() if n == 1 else contextlib.nullcontext()
 
 
 def forward_kernel(neuron):
@@ -166,9 +189,9 @@ def _predict_input(X, chunk):
 def output_signals(X, coefs, intercepts, steady, table, n_threads, chunk=1024):
     """Forward signal propagation of ``X`` (dense or sparse), in row chunks.
 
-    Used for prediction: buffers are per call, so concurrent calls are safe.
-    Mostly-zero inputs take the zero-skipping first-layer kernels (OpenMP,
-    BLAS held to one thread); dense inputs take BLAS.
+    Used for prediction: buffers are per call (or per thread), so concurrent
+    calls are safe.  Mostly-zero inputs take the zero-skipping first-layer
+    kernels (OpenMP); dense inputs take BLAS.
     """
     n = X.shape[0]
     dtype = coefs[0].dtype
@@ -177,32 +200,39 @@ def output_signals(X, coefs, intercepts, steady, table, n_threads, chunk=1024):
     work = min(n, chunk) * coefs[0].shape[0] * coefs[0].shape[1]
     nt = _threads_for(work, n_threads)
     first = _predict_input(X, chunk) if skip and n else None
+    # BLAS's threads and the kernels' OpenMP threads must not both be awake:
+    # on the zero-skipping path BLAS (small products only) gets one thread.
     with blas_threads(1 if skip else nt):
-        for start in range(0, n, chunk):
-            stop = min(start + chunk, n)
-            A = None
-            for layer, (W, b) in enumerate(zip(coefs, intercepts)):
-                if layer == 0 and first is not None:
-                    U = np.empty((stop - start, W.shape[1]), dtype=dtype)
-                    first.forward(np.arange(start, stop, dtype=np.int64), W, b, U, nt)
-                else:
-                    A = X[start:stop] if A is None else A
-                    with np.errstate(over="ignore", invalid="ignore"):
-                        U = A @ W if sp.issparse(A) else np.dot(A, W)
-                        U = np.ascontiguousarray(U, dtype=dtype)
-                        U += b
-                G = np.empty_like(U)
-                # an overflowed input is fine where the neuron saturates (flux
-                # coupling bounds it); anything else is reported, never returned
-                if steady(U, *table, U, G, nt if skip else 1):
-                    raise ValueError(
-                        f"The signals of layer {layer + 1} overflowed ({dtype} cannot "
-                        "hold them): X contains values too large for this network's "
-                        "coefficients. Scale the features (e.g. with MinMaxScaler)."
-                    )
-                A = U
-            out[start:stop] = A
+        _forward_chunks(X, coefs, intercepts, steady, table, chunk, first, nt, skip, out)
     return out
+
+
+def _forward_chunks(X, coefs, intercepts, steady, table, chunk, first, nt, skip, out):
+    n, dtype = X.shape[0], out.dtype
+    for start in range(0, n, chunk):
+        stop = min(start + chunk, n)
+        A = None
+        for layer, (W, b) in enumerate(zip(coefs, intercepts)):
+            if layer == 0 and first is not None:
+                U = np.empty((stop - start, W.shape[1]), dtype=dtype)
+                first.forward(np.arange(start, stop, dtype=np.int64), W, b, U, nt)
+            else:
+                A = X[start:stop] if A is None else A
+                with np.errstate(over="ignore", invalid="ignore"):
+                    U = A @ W if sp.issparse(A) else np.dot(A, W)
+                    U = np.ascontiguousarray(U, dtype=dtype)
+                    U += b
+            G = np.empty_like(U)
+            # an overflowed input is fine where the neuron saturates (flux
+            # coupling bounds it); anything else is reported, never returned
+            if steady(U, *table, U, G, nt if skip else 1):
+                raise ValueError(
+                    f"The signals of layer {layer + 1} overflowed ({dtype} cannot "
+                    "hold them): X contains values too large for this network's "
+                    "coefficients. Scale the features (e.g. with MinMaxScaler)."
+                )
+            A = U
+        out[start:stop] = A
 
 
 class SymNetwork:
@@ -324,7 +354,8 @@ class SymNetwork:
         One thread pool works at a time: while the kernels' OpenMP threads
         work, BLAS is held to one thread (two pools spinning on the same cores
         slow each other down by orders of magnitude); on the BLAS path BLAS
-        gets ``n_threads``; products too small to share get one thread.
+        keeps its own setting (threadpoolctl sets it); products too small to
+        share get one thread.
         """
         work = batch_size * self.layer_units[0] * self.layer_units[1]
         if _threads_for(work, self.n_threads) == 1 or not source.uses_blas_threads:

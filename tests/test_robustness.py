@@ -996,3 +996,30 @@ def test_concurrent_predict(data):
         np.testing.assert_array_equal(p, pe)
         np.testing.assert_array_equal(P, Pe)
     assert len(np.unique(np.concatenate([p for p, _ in expected]))) > 1
+
+
+def test_concurrent_predicts_leave_blas_threads_as_they_were():
+    # prediction holds BLAS to one thread on the zero-skipping path; the limit
+    # is process-wide, so overlapping calls must restore it exactly once
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_info
+
+    rng = np.random.default_rng(0)
+    X = rng.random((600, 200)) * (rng.random((600, 200)) < 0.2)
+    y = (X[:, :100].sum(axis=1) > X[:, 100:].sum(axis=1)).astype(int)
+    clf = SymNetClassifier(hidden_layer_sizes=(100,), max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf.fit(X, y)
+
+    def blas_threads():
+        return sorted((i["filepath"], i["num_threads"]) for i in threadpool_info()
+                      if i["user_api"] == "blas")
+
+    before = blas_threads()
+    expected = clf.predict_proba(X)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: clf.predict_proba(X), range(20)))
+    assert all(np.array_equal(r, expected) for r in results)
+    assert blas_threads() == before
