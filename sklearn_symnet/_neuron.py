@@ -384,6 +384,17 @@ class WuxingNeuron:
             out[k] = y[a] * dfa
         return out
 
+    @property
+    def responds(self):
+        """Whether the output element's steady state depends on the input at all
+        (False e.g. for ``K1 = K2 = 0`` with ``output_element != input_element``:
+        the elements are uncoupled)."""
+        b, a = self.output_element, self.input_element
+        if self.coupling == "rate":
+            col = np.abs(self._rate_P[:, b])
+            return bool(col.max() > 1e-12 * max(np.abs(self._rate_P[:, a]).max(), 1e-300))
+        return bool(abs(self._flux_p[b]) > 1e-12 * abs(self._flux_p[a]))
+
     def causal_gains(self):
         """Causal-distance gain structure ``G(d) = [(-A)^-1]_{a+d, a}``, d = 0..4."""
         Ainv = np.linalg.inv(-self.A)
@@ -398,75 +409,104 @@ class WuxingNeuron:
 
         For input ``u`` the steady state is the unique ``x >= 0`` with
         ``w = -(r 1 + u e_a + A x) >= 0`` and ``x . w = 0``.  On each survivor
-        set ``S`` it is affine in ``u``; the sets that are feasible on an
-        interval of positive length tile the real line.
+        set ``S`` it is affine in ``u``: ``x_S = -(A_SS)^-1 (r 1_S + u e_a)``.
+
+        The pieces are found so that they tile the input axis by
+        construction, with no tolerance deciding the tiling: every survivor
+        set's feasible interval contributes its finite end points as
+        candidate breakpoints; between consecutive candidates the LCP is
+        solved at an interior point (the set of least constraint violation:
+        the feasible one, unique up to degenerate sets that give the same
+        ``x``); neighbouring intervals with the same affine solution are
+        merged.  Degenerate constants (a breakpoint at infinity, sets that
+        are feasible on one point only, a zero slope) need no special case.
         """
         a, A, r = self.input_element, self.A, self.r
-        pieces = []
+        n_sets = 2**N_ELEMENTS - 1
+        P = np.zeros((n_sets, N_ELEMENTS))
+        Q = np.zeros((n_sets, N_ELEMENTS))
+        alpha = np.empty((n_sets, N_ELEMENTS))  # constraints alpha u + beta >= 0
+        beta = np.empty((n_sets, N_ELEMENTS))
+        ea = np.zeros(N_ELEMENTS)
+        ea[a] = 1.0
+        k = 0
         for size in range(1, N_ELEMENTS + 1):
             for S in combinations(range(N_ELEMENTS), size):
                 S = list(S)
-                ea = np.array([1.0 if i == a else 0.0 for i in S])
+                # -A_SS has symmetric part K3 I: always invertible
                 Ainv = np.linalg.inv(A[np.ix_(S, S)])
-                P = np.zeros(N_ELEMENTS)
-                Q = np.zeros(N_ELEMENTS)
-                P[S] = -Ainv @ ea
-                Q[S] = -Ainv @ np.full(len(S), r)
-                # constraints alpha*u + beta >= 0: survivors x_S >= 0 and the
-                # others' w_i = -(r + u [i==a] + (A x)_i) >= 0
-                alpha = list(P[S])
-                beta = list(Q[S])
-                for i in range(N_ELEMENTS):
-                    if i in S:
-                        continue
-                    alpha.append(-((1.0 if i == a else 0.0) + A[i] @ P))
-                    beta.append(-(r + A[i] @ Q))
-                lo, hi = -np.inf, np.inf
-                feasible = True
-                scale = 1e-12 * max(1.0, r)
-                for al, be in zip(alpha, beta):
-                    if abs(al) < 1e-14:
-                        if be < -scale:
-                            feasible = False
-                    elif al > 0:
-                        lo = max(lo, -be / al)
-                    else:
-                        hi = min(hi, -be / al)
-                if feasible and hi - lo > 1e-9:
-                    pieces.append((lo, hi, P, Q))
-        pieces.sort(key=lambda p: p[0])
-        ok = (
-            len(pieces) > 0
-            and pieces[0][0] == -np.inf
-            and pieces[-1][1] == np.inf
-            and all(
-                abs(p[1] - q[0]) <= 1e-7 * max(1.0, abs(p[1]))
-                for p, q in zip(pieces[:-1], pieces[1:])
-            )
-        )
-        if not ok:  # pragma: no cover - would contradict the LCP's uniqueness
-            raise RuntimeError("survivor-set pieces do not tile the input axis")
-        self.breakpoints = np.array([p[1] for p in pieces[:-1]])
-        self._rate_P = np.array([p[2] for p in pieces])
-        self._rate_Q = np.array([p[3] for p in pieces])
+                P[k, S] = -Ainv @ ea[S]
+                Q[k, S] = -Ainv @ np.full(len(S), r)
+                out = [i for i in range(N_ELEMENTS) if i not in S]
+                # survivors: x_i >= 0; the others: w_i >= 0
+                alpha[k] = P[k]
+                beta[k] = Q[k]
+                alpha[k, out] = -(ea[out] + A[out] @ P[k])
+                beta[k, out] = -(r + A[out] @ Q[k])
+                k += 1
+        # candidate breakpoints: the finite ends of every non-empty feasible interval
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            roots = -beta / alpha
+            lo = np.where(alpha > 0, roots, -np.inf).max(axis=1)
+            hi = np.where(alpha < 0, roots, np.inf).min(axis=1)
+        far = 1e12 * max(1.0, r)  # beyond any input a float network can carry
+        cand = np.concatenate([lo[lo <= hi], hi[lo <= hi]])
+        cand = np.unique(cand[np.isfinite(cand) & (np.abs(cand) < far)])
+        if cand.size:
+            keep = np.concatenate([[True], np.diff(cand) > 1e-12 * np.maximum(
+                1.0, np.abs(cand[1:]))])
+            cand = cand[keep]
+        # an interior test point of every interval between candidates
+        if cand.size:
+            width = np.maximum(1.0, np.abs(cand))
+            tests = np.concatenate([[cand[0] - width[0]], 0.5 * (cand[:-1] + cand[1:]),
+                                    [cand[-1] + width[-1]]])
+        else:
+            tests = np.array([0.0])
+        chosen = self._rate_lcp_sets(alpha, beta, tests)
+        # merge neighbouring intervals whose solutions are the same affine map
+        pieces = []  # [first interval, last interval, set]
+        for j, c in enumerate(chosen):
+            if pieces:
+                prev = pieces[-1][2]
+                same = np.allclose(P[prev], P[c], rtol=1e-9, atol=1e-12) and np.allclose(
+                    Q[prev], Q[c], rtol=1e-9, atol=1e-12 * max(1.0, r))
+                if prev == c or same:
+                    pieces[-1][1] = j
+                    continue
+            pieces.append([j, j, c])
+        self.breakpoints = np.array([cand[last] for _, last, _ in pieces[:-1]])
+        self._rate_P = np.array([P[c] for *_, c in pieces])
+        self._rate_Q = np.array([Q[c] for *_, c in pieces])
         # Reverse-system gain of each piece, from J.T at an interior point.
+        e_b = np.zeros(N_ELEMENTS)
+        e_b[self.output_element] = 1.0
         gains = []
-        for lo, hi, P, Q in pieces:
-            if np.isfinite(lo) and np.isfinite(hi):
-                um = 0.5 * (lo + hi)
-            elif np.isfinite(lo):
-                um = lo + 1.0
-            elif np.isfinite(hi):
-                um = hi - 1.0
-            else:
-                um = 0.0
-            x = P * um + Q
-            a_, b_ = self.input_element, self.output_element
-            e_b = np.zeros(N_ELEMENTS)
-            e_b[b_] = 1.0
-            y = np.linalg.solve(-self.reverse_jacobian(x, um), e_b)
-            gains.append(y[a_] * x[a_])
-        self._rate_reverse_gain = np.array(gains)
+        for (first, last, c) in pieces:
+            um = tests[(first + last + 1) // 2] if first != last else tests[first]
+            x = P[c] * um + Q[c]
+            try:
+                y = np.linalg.solve(-self.reverse_jacobian(x, um), e_b)
+                g = y[a] * x[a]
+            except np.linalg.LinAlgError:  # pragma: no cover - J is regular on a piece
+                g = np.nan
+            # on an extinct input element the response is exactly zero
+            gains.append(0.0 if P[c, a] == 0 and Q[c, a] == 0 else g)
+        gains = np.array(gains)
+        bad = ~np.isfinite(gains)
+        gains[bad] = self._rate_P[bad, self.output_element]
+        self._rate_reverse_gain = gains
+
+    @staticmethod
+    def _rate_lcp_sets(alpha, beta, u):
+        """Index of the survivor set solving the LCP at each input ``u``: the
+        set whose constraints are violated least (the feasible set; degenerate
+        ties give the same solution)."""
+        vals = alpha[:, :, None] * u[None, None, :] + beta[:, :, None]
+        scale = 1.0 + np.abs(u)[None, :] * np.abs(alpha).max(axis=1)[:, None] + np.abs(
+            beta).max(axis=1)[:, None]
+        worst = vals.min(axis=1) / scale
+        return np.argmax(worst, axis=0)
 
     def _build_flux_branch(self):
         """Equilibrium branch of the flux coupling, parametrised by ``t = x_a``.
