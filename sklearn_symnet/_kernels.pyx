@@ -143,6 +143,30 @@ cdef inline void _gemm(
         sgemm(&transa, &transb, &m, &n, &k, &alpha, a, &lda, b, &ldb, &beta, c, &ldc)
 
 
+# Work (multiply-adds) of one row block of a parallel product.  The blocks
+# depend on the shapes only, never on the thread count, and each is one
+# single-threaded BLAS call: results are bit-identical for any n_threads.
+cdef Py_ssize_t BLOCK_WORK = 1_000_000
+cdef Py_ssize_t MAX_BLOCKS = 16
+
+
+def matmul_blocks(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k):
+    """Row blocks of a ``(m, k) @ (k, n)`` product: ``(n_blocks, rows_per_block)``.
+
+    A power of two (1..16) of equal blocks, from the shape alone, so the
+    blocks split evenly over 1, 2, 4, ... threads.
+    """
+    cdef Py_ssize_t nblk = (m * n * k) // BLOCK_WORK, p = 1
+    if nblk > MAX_BLOCKS:
+        nblk = MAX_BLOCKS
+    if nblk > m // 8:
+        nblk = m // 8
+    while 2 * p <= nblk:
+        p = 2 * p
+    rows = (m + p - 1) // p if m > 0 else 0
+    return p, rows
+
+
 def matmul(
     const floating[:, ::1] A,
     bint trans_a,
@@ -151,8 +175,15 @@ def matmul(
     floating[:, ::1] C,
     floating alpha=1.0,
     floating beta=0.0,
+    int n_threads=1,
 ):
-    """``C = alpha * op(A) @ op(B) + beta * C`` through BLAS (row-major)."""
+    """``C = alpha * op(A) @ op(B) + beta * C`` through BLAS (row-major).
+
+    Large products are split into row blocks of ``C`` (see
+    :func:`matmul_blocks`) shared by ``n_threads`` OpenMP threads, each
+    block one BLAS call; BLAS itself must run single-threaded (the network
+    holds it so).  The result does not depend on ``n_threads``.
+    """
     cdef int m = C.shape[0], n = C.shape[1]
     cdef int k = A.shape[0] if trans_a else A.shape[1]
     cdef int ka = A.shape[0] if not trans_a else A.shape[1]
@@ -164,16 +195,30 @@ def matmul(
         return
     cdef char ta = 84 if trans_a else 78  # 'T' or 'N'
     cdef char tb = 84 if trans_b else 78
-    cdef Py_ssize_t i, j
+    cdef Py_ssize_t i, j, blk, i0
+    cdef int mi
     if k == 0:
         for i in range(m):
             for j in range(n):
                 C[i, j] = beta * C[i, j] if beta != 0 else 0
         return
-    # Row-major C = op(A) op(B) is column-major C.T = op(B).T op(A).T
+    nblk, rows = matmul_blocks(m, n, k)
+    cdef Py_ssize_t n_blocks = nblk, per = rows
+    cdef floating *a0 = <floating*>&A[0, 0]
+    cdef floating *b0 = <floating*>&B[0, 0]
+    cdef int lda = A.shape[1], ldb = B.shape[1]
+    # Row-major C = op(A) op(B) is column-major C.T = op(B).T op(A).T; rows
+    # i0.. of op(A) start at A[i0, 0] (or at A[0, i0] when transposed).
     with nogil:
-        _gemm(tb, ta, n, m, k, alpha, <floating*>&B[0, 0], B.shape[1],
-              <floating*>&A[0, 0], A.shape[1], beta, &C[0, 0], n)
+        if n_blocks == 1:
+            _gemm(tb, ta, n, m, k, alpha, b0, ldb, a0, lda, beta, &C[0, 0], n)
+        else:
+            for blk in prange(n_blocks, schedule="static", num_threads=n_threads):
+                i0 = blk * per
+                mi = <int>(per if i0 + per <= m else m - i0)
+                if mi > 0:
+                    _gemm(tb, ta, n, mi, k, alpha, b0, ldb,
+                          a0 + (i0 if trans_a else i0 * lda), lda, beta, &C[i0, 0], n)
 
 
 cdef extern from "_panels.h" nogil:

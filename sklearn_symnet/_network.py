@@ -57,12 +57,6 @@ def _blas_single_thread():
                 _LIMITER = None
 
 
-def blas_threads(n):
-    """Context for BLAS's threads: one thread for ``n == 1``, else BLAS's own
-    setting (left alone: set it with threadpoolctl)."""
-    return _blas_single_thread() if n == 1 else contextlib.nullcontext()
-
-
 def forward_kernel(neuron):
     """The steady-state kernel for ``neuron`` and the table it takes."""
     kind, table = neuron.kernel_table()
@@ -71,14 +65,11 @@ def forward_kernel(neuron):
 
 
 class _DenseGatherInput:
-    """Dense input: gather the minibatch rows, then one BLAS product.
+    """Dense input: gather the minibatch rows, then one product.
 
-    BLAS brings its own threads, so the network's kernels run on one thread
-    with this input (two thread pools spinning on the same cores slow each
-    other down by orders of magnitude).
+    The product is split into row blocks (by shape only) that the kernels'
+    OpenMP threads share, each block a single-threaded BLAS call.
     """
-
-    uses_blas_threads = True
 
     def __init__(self, X, max_batch):
         self.X = X
@@ -88,11 +79,11 @@ class _DenseGatherInput:
         Xb = self.buf[: rows.shape[0]]
         np.take(self.X, rows, axis=0, out=Xb)
         U[...] = b
-        _kernels.matmul(Xb, False, W, False, U, 1.0, 1.0)
+        _kernels.matmul(Xb, False, W, False, U, 1.0, 1.0, n_threads)
 
     def grad(self, rows, D, GW, n_threads):
         # rows are the ones of the preceding forward call: the buffer holds them
-        _kernels.matmul(self.buf[: rows.shape[0]], True, D, False, GW)
+        _kernels.matmul(self.buf[: rows.shape[0]], True, D, False, GW, 1.0, 0.0, n_threads)
 
 
 class _CompactInput:
@@ -100,10 +91,8 @@ class _CompactInput:
     non-zeros (CSR for the forward pass, CSC for the adjustment), so the
     first layer's work is proportional to the non-zeros.  Dense and CSR
     copies of the same data give bit-identical results.  The kernels' OpenMP
-    threads do the work; BLAS (small products only) is held to one thread.
+    threads do the work.
     """
-
-    uses_blas_threads = False
 
     def __init__(self, X, max_batch, with_grad=True, buffers=None):
         d = X.shape[1]
@@ -169,70 +158,101 @@ def _sparse_enough(X):
 
 
 _WORKSPACE = threading.local()
+# Prediction works in chunks of at most this many rows, and at most
+# PREDICT_CHUNK_ENTRIES input entries (the zero-skipping buffers hold a
+# chunk's worth), so memory scales with the rows predicted and stays bounded
+# for wide inputs.
+PREDICT_CHUNK_ROWS = 1024
+PREDICT_CHUNK_ENTRIES = 1 << 21
+
+
+def _predict_chunk(n, d):
+    return max(1, min(n, PREDICT_CHUNK_ROWS, PREDICT_CHUNK_ENTRIES // max(d, 1)))
 
 
 def _predict_input(X, chunk):
-    """Zero-skipping first layer for prediction, with per-thread buffers that
-    are kept between calls (fresh pages would cost more than the products)."""
+    """Zero-skipping first layer for prediction.  Full-size chunk buffers are
+    kept per thread between calls (fresh pages would cost more than the
+    products); smaller calls get buffers of their own size."""
     if sp.issparse(X):
         return _CompactInput(X, chunk, with_grad=False)
+    size = chunk * X.shape[1]
+    if chunk < PREDICT_CHUNK_ROWS and size < PREDICT_CHUNK_ENTRIES // 2:
+        bufs = (np.empty(size, dtype=X.dtype), np.empty(size, dtype=np.int32),
+                np.empty(chunk + 1, dtype=np.int64))
+        return _CompactInput(X, chunk, with_grad=False, buffers=bufs)
     key = (X.dtype.str, X.shape[1], chunk)
     cached = getattr(_WORKSPACE, "buffers", None)
     if cached is None or cached[0] != key:
-        size = chunk * X.shape[1]
+        _WORKSPACE.buffers = None  # release the old buffers first
         cached = (key, (np.empty(size, dtype=X.dtype), np.empty(size, dtype=np.int32),
                         np.empty(chunk + 1, dtype=np.int64)))
         _WORKSPACE.buffers = cached
     return _CompactInput(X, chunk, with_grad=False, buffers=cached[1])
 
 
-def output_signals(X, coefs, intercepts, steady, table, n_threads, chunk=1024):
+def output_signals(X, coefs, intercepts, steady, table, n_threads):
     """Forward signal propagation of ``X`` (dense or sparse), in row chunks.
 
     Used for prediction: buffers are per call (or per thread), so concurrent
-    calls are safe.  Mostly-zero inputs take the zero-skipping first-layer
-    kernels (OpenMP); dense inputs take BLAS.
+    calls are safe.  ``X`` may be any dense layout or dtype (each chunk is
+    made C-contiguous in the coefficients' dtype) or CSR/CSC.  Mostly-zero
+    inputs take the zero-skipping first-layer kernels; the kernels' OpenMP
+    threads do all the work, BLAS runs single-threaded inside them.
     """
-    n = X.shape[0]
+    n, d = X.shape
     dtype = coefs[0].dtype
     out = np.empty((n, coefs[-1].shape[1]), dtype=dtype)
+    if n == 0:
+        return out
+    if sp.issparse(X) and X.dtype != dtype:
+        X = X.astype(dtype)
     skip = _sparse_enough(X)
-    work = min(n, chunk) * coefs[0].shape[0] * coefs[0].shape[1]
+    chunk = _predict_chunk(n, d)
+    work = chunk * coefs[0].shape[0] * coefs[0].shape[1]
     nt = _threads_for(work, n_threads)
-    first = _predict_input(X, chunk) if skip and n else None
-    # BLAS's threads and the kernels' OpenMP threads must not both be awake:
-    # on the zero-skipping path BLAS (small products only) gets one thread.
-    with blas_threads(1 if skip else nt):
-        _forward_chunks(X, coefs, intercepts, steady, table, chunk, first, nt, skip, out)
+    first = None
+    if skip and sp.issparse(X):
+        first = _predict_input(X, chunk)
+    with _blas_single_thread():
+        for start in range(0, n, chunk):
+            stop = min(start + chunk, n)
+            if first is not None:  # sparse: rows of the whole CSR matrix
+                src, Xc = first, None
+                rows = np.arange(start, stop, dtype=np.int64)
+            elif skip:  # mostly-zero dense: this chunk, C-ordered
+                Xc = np.ascontiguousarray(X[start:stop], dtype=dtype)
+                src = _predict_input(Xc, chunk)
+                rows = np.arange(stop - start, dtype=np.int64)
+            else:
+                src, Xc = None, np.ascontiguousarray(X[start:stop], dtype=dtype)
+                rows = None
+            out[start:stop] = _forward_chunk(Xc, src, rows, coefs, intercepts, steady,
+                                             table, nt)
     return out
 
 
-def _forward_chunks(X, coefs, intercepts, steady, table, chunk, first, nt, skip, out):
-    n, dtype = X.shape[0], out.dtype
-    for start in range(0, n, chunk):
-        stop = min(start + chunk, n)
-        A = None
-        for layer, (W, b) in enumerate(zip(coefs, intercepts)):
-            if layer == 0 and first is not None:
-                U = np.empty((stop - start, W.shape[1]), dtype=dtype)
-                first.forward(np.arange(start, stop, dtype=np.int64), W, b, U, nt)
-            else:
-                A = X[start:stop] if A is None else A
-                with np.errstate(over="ignore", invalid="ignore"):
-                    U = A @ W if sp.issparse(A) else np.dot(A, W)
-                    U = np.ascontiguousarray(U, dtype=dtype)
-                    U += b
-            G = np.empty_like(U)
-            # an overflowed input is fine where the neuron saturates (flux
-            # coupling bounds it); anything else is reported, never returned
-            if steady(U, *table, U, G, nt if skip else 1):
-                raise ValueError(
-                    f"The signals of layer {layer + 1} overflowed ({dtype} cannot "
-                    "hold them): X contains values too large for this network's "
-                    "coefficients. Scale the features (e.g. with MinMaxScaler)."
-                )
-            A = U
-        out[start:stop] = A
+def _forward_chunk(Xc, src, rows, coefs, intercepts, steady, table, nt):
+    A = Xc
+    for layer, (W, b) in enumerate(zip(coefs, intercepts)):
+        m = Xc.shape[0] if Xc is not None else rows.shape[0]
+        U = np.empty((m, W.shape[1]), dtype=W.dtype)
+        if layer == 0 and src is not None:
+            src.forward(rows, W, b, U, nt)
+        else:
+            U[...] = b
+            _kernels.matmul(A, False, W, False, U, 1.0, 1.0, nt)
+        G = np.empty_like(U)
+        # an overflowed input is fine where the neuron saturates (flux
+        # coupling bounds it); anything else is reported, never returned
+        if steady(U, *table, U, G, nt):
+            raise ValueError(
+                f"The signals of layer {layer + 1} overflowed ({U.dtype} cannot "
+                "hold them): X contains values too large for this network's "
+                "coefficients. Scale the features (e.g. with MinMaxScaler)."
+            )
+        A = U
+    return A
 
 
 class SymNetwork:
@@ -344,23 +364,11 @@ class SymNetwork:
         return output_signals(X, self.coefs, self.intercepts, self._steady,
                               self._table, self.n_threads)
 
-    def threads_for_source(self, source):
-        """OpenMP threads for training on ``source`` (see its docstring)."""
-        return 1 if source.uses_blas_threads else self.n_threads
-
-    def thread_limits(self, source, batch_size):
-        """BLAS threads for a training call.
-
-        One thread pool works at a time: while the kernels' OpenMP threads
-        work, BLAS is held to one thread (two pools spinning on the same cores
-        slow each other down by orders of magnitude); on the BLAS path BLAS
-        keeps its own setting (threadpoolctl sets it); products too small to
-        share get one thread.
-        """
-        work = batch_size * self.layer_units[0] * self.layer_units[1]
-        if _threads_for(work, self.n_threads) == 1 or not source.uses_blas_threads:
-            return blas_threads(1)
-        return blas_threads(self.n_threads)
+    def thread_limits(self):
+        """BLAS held to one thread for a training call: the kernels' OpenMP
+        threads do all the parallel work (split by shape, so ``n_threads``
+        never changes a result)."""
+        return _blas_single_thread()
 
     def train_epoch(self, source, Y, sw, order, batch_size, optimizer):
         """One pass over ``order`` in minibatches; returns the mean loss.
@@ -376,7 +384,7 @@ class SymNetwork:
         """
         self._allocate(min(batch_size, order.shape[0]))
         total, n_seen = 0.0, 0
-        n_threads = self.threads_for_source(source)
+        n_threads = self.n_threads
         for start in range(0, order.shape[0], batch_size):
             rows = order[start: start + batch_size]
             m = rows.shape[0]
@@ -412,7 +420,8 @@ class SymNetwork:
                 source.forward(rows, self.coefs[0], self.intercepts[0], U[0], nt)
             else:
                 U[i][...] = self.intercepts[i]
-                _kernels.matmul(S[i - 1], False, self.coefs[i], False, U[i], 1.0, 1.0)
+                _kernels.matmul(S[i - 1], False, self.coefs[i], False, U[i], 1.0, 1.0,
+                                n_threads)
             steady(U[i], *table, S[i], G[i], nt_steady)
         # the error signal enters the output neurons' reverse systems
         np.take(Y, rows, axis=0, out=Yb)
@@ -429,8 +438,10 @@ class SymNetwork:
             if i == 0:
                 source.grad(rows, E[0], self.grad_coefs[0], nt)
             else:
-                _kernels.matmul(S[i - 1], True, E[i], False, self.grad_coefs[i])
-                _kernels.matmul(E[i], False, self.coefs[i], True, E[i - 1])
+                _kernels.matmul(S[i - 1], True, E[i], False, self.grad_coefs[i], 1.0, 0.0,
+                                n_threads)
+                _kernels.matmul(E[i], False, self.coefs[i], True, E[i - 1], 1.0, 0.0,
+                                n_threads)
             _kernels.column_sums(E[i], self.grad_intercepts[i])
         # coefficient adjustment (finish_gradient returns the L2 norm's square)
         sq = _kernels.finish_gradient(self.grad, self.coef, self.n_coef, self.alpha,
