@@ -420,16 +420,63 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------------
     def _output_signals(self, X):
         check_is_fitted(self)
+        dtype = self._free.dtype  # the model's own dtype, as MLPClassifier casts
         X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False,
-                          dtype=(np.float64, np.float32))
+                          dtype=dtype)
+        coefs, intercepts = self._user_coefficients(dtype)
         steady, table = self._kernel()
-        return output_signals(X, self.coefs_, self.intercepts_, steady, table,
-                              self._n_threads())
+        return output_signals(X, coefs, intercepts, steady, table, self._n_threads())
+
+    def _user_coefficients(self, dtype):
+        """``coefs_`` and ``intercepts_`` as the user sees them (they may have
+        been assigned), checked against the fitted shapes and made C-ordered
+        in the model's dtype."""
+        units = self._layer_units
+        n = len(units) - 1
+        coefs, intercepts = list(self.coefs_), list(self.intercepts_)
+        if len(coefs) != n or len(intercepts) != n:
+            raise ValueError(
+                f"coefs_ and intercepts_ must hold {n} arrays each (one per layer), "
+                f"got {len(coefs)} and {len(intercepts)}."
+            )
+        out_c, out_i = [], []
+        for i, (W, b) in enumerate(zip(coefs, intercepts)):
+            W, b = np.asarray(W), np.asarray(b)
+            if W.shape != (units[i], units[i + 1]) or b.shape != (units[i + 1],):
+                raise ValueError(
+                    f"coefs_[{i}] must have shape {(units[i], units[i + 1])} and "
+                    f"intercepts_[{i}] shape {(units[i + 1],)}; got {W.shape} and "
+                    f"{b.shape}."
+                )
+            if not (np.all(np.isfinite(W)) and np.all(np.isfinite(b))):
+                raise ValueError(f"coefs_[{i}] or intercepts_[{i}] contains NaN or inf.")
+            out_c.append(np.ascontiguousarray(W, dtype=dtype))
+            out_i.append(np.ascontiguousarray(b, dtype=dtype))
+        return out_c, out_i
+
+    def _start_params(self, net, dtype):
+        """Free parameters to continue from: the fitted ones, or those of
+        ``coefs_`` / ``intercepts_`` where the user assigned new values."""
+        coefs, intercepts = self._user_coefficients(dtype)
+        flat = np.concatenate([W.ravel() for W in coefs] + intercepts)
+        if self.coef_bound is None:
+            net.set_params(flat)
+            return
+        if self.coef_bound == self._fitted_bound:
+            net.set_params(self._free.astype(dtype))
+            if np.array_equal(net.coef, flat):
+                return  # unchanged: keep the exact free parameters
+        net.set_params(ArctanBound(self.coef_bound).to_free(flat))
 
     def _kernel(self):
         return forward_kernel(self.neuron_)
 
     def _n_threads(self):
+        if self.n_jobs == 0:
+            raise ValueError(
+                "n_jobs == 0 is invalid: use None or -1 for all cores, or a positive "
+                "number of threads."
+            )
         return _openmp_effective_n_threads(self.n_jobs)
 
     def _fit_atomic(self, X, y, sample_weight, classes, incremental):
@@ -523,6 +570,14 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
                     "class_weight 'balanced' is not supported for partial_fit: "
                     "pass the weights as a dict computed on all the data."
                 )
+            if isinstance(self.class_weight, dict):
+                for key, w in self.class_weight.items():
+                    if (isinstance(w, bool) or not isinstance(w, Real)
+                            or not np.isfinite(w) or w < 0):
+                        raise ValueError(
+                            "class_weight must map classes to finite, non-negative "
+                            f"weights; got {w!r} for class {key!r}."
+                        )
             cw = compute_class_weight(self.class_weight, classes=classes,
                                       y=classes[y_idx])
             sw = sw * cw[y_idx].astype(dtype)
@@ -532,6 +587,8 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
         if incremental and self.early_stopping:
             raise ValueError("partial_fit does not support early_stopping=True")
         hidden = np.atleast_1d(np.asarray(self.hidden_layer_sizes))
+        if hidden.size == 0:  # no hidden layer: a network of output neurons only
+            hidden = hidden.astype(np.int64)
         if hidden.ndim != 1 or not np.issubdtype(hidden.dtype, np.integer) or np.any(
             hidden <= 0
         ):
@@ -564,12 +621,20 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
                 K1=self.K1, K2=self.K2, K3=self.K3, r=self.r, coupling=self.coupling,
                 input_element=self.input_element, output_element=self.output_element,
             )
+            if not neuron.responds:
+                raise ValueError(
+                    f"With K1={self.K1!r} and K2={self.K2!r} the output element "
+                    f"(output_element={self.output_element}) never responds to the "
+                    f"input at input_element={self.input_element}: every neuron's "
+                    "signal would be constant and the network could not learn. Use "
+                    "other K1, K2 (non-zero coupling) or another output_element."
+                )
         if first_pass:
             rng = check_random_state(self.random_state)
             layer_units = [X.shape[1], *[int(h) for h in hidden], n_outputs]
         else:
             rng = copy.deepcopy(self._random_state)
-            layer_units = [X.shape[1], *[W.shape[1] for W in self.coefs_]]
+            layer_units = [X.shape[1], *self._layer_units[1:]]
             if not incremental and list(layer_units[1:-1]) != [int(h) for h in hidden]:
                 raise ValueError(
                     "warm_start needs the same hidden_layer_sizes as the fitted "
@@ -587,13 +652,8 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
         )
         if first_pass:
             net.initialize(rng)
-        elif self.coef_bound == self._fitted_bound:
-            net.set_params(self._free)
         else:
-            flat = np.concatenate([w.ravel() for w in self.coefs_]
-                                  + list(self.intercepts_)).astype(dtype)
-            bound = None if self.coef_bound is None else ArctanBound(self.coef_bound)
-            net.set_params(flat if bound is None else bound.to_free(flat))
+            self._start_params(net, dtype)
 
         if incremental and not first_pass and self._optimizer_matches(net):
             optimizer = self._optimizer.copy()
@@ -608,11 +668,7 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
 
         # validation split for early stopping
         if self.early_stopping:
-            stratify = y_idx if y_idx is not None else None
-            idx = np.arange(X.shape[0])
-            tr, va = train_test_split(idx, random_state=rng,
-                                      test_size=self.validation_fraction,
-                                      stratify=stratify)
+            tr, va = self._validation_split(X.shape[0], y_idx, rng)
             if va.shape[0] < 2:
                 raise ValueError(
                     "The validation set is too small. Increase "
@@ -654,7 +710,7 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
         no_improvement = 0
         best_free = None
         n_iter = 0
-        with net.thread_limits(source, batch_size):
+        with net.thread_limits():
             for _ in range(self.max_iter):
                 order = rng.permutation(train_rows) if self.shuffle else train_rows
                 loss = net.train_epoch(source, Y, sw, order, batch_size, optimizer)
@@ -723,6 +779,7 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
         self.output_scale_ = output_scale
         self.n_outputs_ = n_outputs
         self.n_layers_ = len(layer_units)
+        self._layer_units = list(layer_units)
         self.out_activation_ = "softmax"
         self.n_iter_ = n_iter
         self.t_ = t
@@ -736,6 +793,28 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
             self.validation_scores_ = val_scores
             self.best_validation_score_ = best_val
             self.best_loss_ = best_loss
+
+    def _validation_split(self, n_samples, y_idx, rng):
+        """Train / validation rows for early stopping: stratified where the
+        validation set can hold every class (and each class has two samples),
+        otherwise a plain random split, as MLPClassifier does for multiclass."""
+        idx = np.arange(n_samples)
+        n_val = int(np.ceil(self.validation_fraction * n_samples))
+        stratify = None
+        if y_idx is not None:
+            counts = np.bincount(y_idx)
+            counts = counts[counts > 0]
+            n_cls = counts.shape[0]
+            if counts.min() >= 2 and n_cls <= n_val <= n_samples - n_cls:
+                stratify = y_idx
+        if n_val < 2 or n_samples - n_val < 1:
+            raise ValueError(
+                f"The validation set is too small: validation_fraction="
+                f"{self.validation_fraction} of {n_samples} samples leaves {n_val} for "
+                "early_stopping=True. Increase 'validation_fraction' or the size of "
+                "your dataset, or set early_stopping=False."
+            )
+        return train_test_split(idx, random_state=rng, test_size=n_val, stratify=stratify)
 
     def _optimizer_matches(self, net):
         opt = getattr(self, "_optimizer", None)

@@ -363,7 +363,7 @@ BAD_PARAMS = [
     ("hidden_layer_sizes", (5, 0)),
     ("hidden_layer_sizes", -5),
     ("hidden_layer_sizes", 0),
-    ("hidden_layer_sizes", ()),
+    ("n_jobs", 0),
     ("hidden_layer_sizes", (2.5,)),
     ("hidden_layer_sizes", "abc"),
     ("K3", 0.0),
@@ -829,6 +829,10 @@ def test_property_fitted_predict_proba_valid(neuron, hidden, seed, X_test):
         r=neuron.r, coupling=neuron.coupling, input_element=neuron.input_element,
         output_element=neuron.output_element, max_iter=3, random_state=seed,
     )
+    if not neuron.responds:  # uncoupled elements: a clear error, never a constant model
+        with pytest.raises(ValueError, match="never responds"):
+            model.fit(X, y)
+        return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(X, y)
