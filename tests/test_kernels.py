@@ -379,6 +379,39 @@ def test_matmul(dtype, rtol, trans_a, trans_b, m, n, k, alpha, beta):
     assert_close(C, expected, rtol, mag)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("m", [8, 200, 333])
+def test_matmul_row_blocks_are_thread_independent(dtype, trans_a, m):
+    """Large products run as row blocks fixed by the shape: any thread count
+    gives the same bits, and the blocks agree with the reference."""
+    rng = np.random.default_rng(5)
+    k, n = 120, 90
+    A = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
+    B = rng.standard_normal((k, n)).astype(dtype)
+    nblk, rows = K.matmul_blocks(m, n, k)
+    assert nblk & (nblk - 1) == 0 and nblk * rows >= m > (nblk - 1) * rows
+    if m >= 200:
+        assert nblk > 1  # the parallel branch is what is tested here
+    out = []
+    for nt in (1, 2, 3):
+        C = np.full((m, n), np.nan, dtype=dtype)
+        K.matmul(A, trans_a, B, False, C, 1.0, 0.0, nt)
+        out.append(C)
+    assert np.array_equal(out[0], out[1]) and np.array_equal(out[0], out[2])
+    expected = ref_matmul(A, trans_a, B, False, np.zeros((m, n)), 1.0, 0.0)
+    mag = ref_matmul(np.abs(A), trans_a, np.abs(B), False, np.zeros((m, n)), 1, 0)
+    assert_close(out[0], expected, 1e-12 if dtype == np.float64 else 1e-5, mag)
+
+
+def test_matmul_blocks_depend_on_shape_only():
+    assert K.matmul_blocks(10, 10, 10) == (1, 10)
+    assert K.matmul_blocks(0, 10, 10)[0] == 1
+    nblk, rows = K.matmul_blocks(128, 100, 784)  # 10M multiply-adds
+    assert nblk == 8 and rows == 16
+    assert K.matmul_blocks(10**6, 100, 100)[0] == 16  # capped
+
+
 def test_matmul_defaults_and_shape_check():
     rng = np.random.default_rng(4)
     A, B = rng.standard_normal((3, 4)), rng.standard_normal((4, 2))

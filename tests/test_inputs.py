@@ -1,0 +1,446 @@
+"""Whatever a user passes in: containers x dtypes x first-layer paths.
+
+Every cell of the matrix (ndarray C / F / non-contiguous slice, pandas
+DataFrame, CSR, CSC, list of lists; float64, float32, int, bool; the dense
+BLAS path, the zero-skipping path at <= 50 % non-zeros, the sparse path) must
+give what the C-ordered float64 equivalent gives, for fit, partial_fit,
+predict, predict_proba, predict_log_proba and score, on float32 and float64
+models.  Then one test per failure of issue 8, each asserting the behaviour.
+"""
+
+import tracemalloc
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from sklearn.base import clone
+from sklearn.ensemble import BaggingClassifier
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.feature_selection import SelectKBest
+from sklearn.model_selection import cross_val_score
+from sklearn.pipeline import make_pipeline
+
+from sklearn_symnet import SymNetClassifier, WuxingNeuron, _network
+
+N, D = 150, 12
+Y = np.arange(N) % 3
+CONTAINERS = ["C", "F", "slice", "frame", "csr", "csc", "list"]
+DTYPES = ["float64", "float32", "int", "bool"]
+PATHS = ["dense", "skip"]
+
+
+def values(path, seed=0):
+    """Integer-valued data (exact in every dtype): 70 % non-zeros for the BLAS
+    path, 25 % for the zero-skipping path."""
+    rng = np.random.RandomState(seed)
+    density = 0.7 if path == "dense" else 0.25
+    X = rng.randint(1, 4, size=(N, D)) * (rng.uniform(size=(N, D)) < density)
+    # a signal the network can learn, so the predictions are not constant
+    low = 1 if path == "dense" else 0
+    X[:, 0] = np.where(Y == 0, 3, low)
+    X[:, 1] = np.where(Y == 1, 3, low)
+    return X
+
+
+def typed(X, dtype):
+    if dtype == "bool":
+        return X > 0
+    return X.astype({"float64": np.float64, "float32": np.float32, "int": np.int64}[dtype])
+
+
+def contain(X, container):
+    if container == "C":
+        return np.ascontiguousarray(X)
+    if container == "F":
+        return np.asfortranarray(X)
+    if container == "slice":
+        big = np.zeros((X.shape[0], 2 * X.shape[1]), dtype=X.dtype)
+        big[:, ::2] = X
+        view = big[:, ::2]
+        assert not view.flags.c_contiguous and not view.flags.f_contiguous
+        return view
+    if container == "frame":
+        return pd.DataFrame(X, columns=[f"f{j}" for j in range(X.shape[1])])
+    if container == "csr":
+        return sp.csr_matrix(X)
+    if container == "csc":
+        return sp.csc_matrix(X)
+    if container == "list":
+        return X.tolist()
+    raise AssertionError(container)
+
+
+def reference(X, dtype):
+    """The C-ordered float equivalent (float32 where the model is float32)."""
+    return np.ascontiguousarray(X, dtype=np.float32 if dtype == "float32" else np.float64)
+
+
+def small(**kw):
+    kw.setdefault("hidden_layer_sizes", (16,))
+    kw.setdefault("max_iter", 4)
+    kw.setdefault("random_state", 0)
+    kw.setdefault("batch_size", 50)
+    return SymNetClassifier(**kw)
+
+
+def quiet(f, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", UserWarning)  # feature-name mismatches
+        return f(*args, **kwargs)
+
+
+def tol(dtype):
+    return dict(rtol=2e-4, atol=2e-5) if dtype == "float32" else dict(rtol=1e-9, atol=1e-11)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_the_matrix_reaches_every_first_layer_path(path):
+    X = reference(values(path), "float64")
+    expected = _network._DenseGatherInput if path == "dense" else _network._CompactInput
+    assert isinstance(_network.make_input(X, 50), expected)
+    assert isinstance(_network.make_input(sp.csr_matrix(X), 50), _network._CompactInput)
+    assert _network._sparse_enough(X) == (path == "skip")
+
+
+# ---------------------------------------------------------------------------
+# fit and partial_fit from every container and dtype
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("container", CONTAINERS)
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_training_from_any_container(path, dtype, container, method):
+    X = typed(values(path), dtype)
+    if container == "list" and dtype == "float32":
+        dtype = "float64"  # a list of Python numbers has no float32: a float64 model
+    Xref = reference(X, dtype)
+
+    def train(data):
+        model = small()
+        if method == "fit":
+            return quiet(model.fit, data, Y)
+        for _ in range(3):
+            quiet(model.partial_fit, data, Y, classes=[0, 1, 2])
+        return model
+
+    got, ref = train(contain(X, container)), train(Xref)
+    assert got.coefs_[0].dtype == Xref.dtype
+    for a, b in zip(got.coefs_ + got.intercepts_, ref.coefs_ + ref.intercepts_):
+        np.testing.assert_allclose(a, b, **tol(dtype))
+    np.testing.assert_array_equal(quiet(got.predict, Xref), ref.predict(Xref))
+    if container in ("C", "F", "slice", "frame", "list"):
+        # the same path on the same numbers: the very same model
+        for a, b in zip(got.coefs_, ref.coefs_):
+            assert np.array_equal(a, b)
+
+
+# ---------------------------------------------------------------------------
+# prediction from every container and dtype, on float32 and float64 models
+# ---------------------------------------------------------------------------
+@pytest.fixture(scope="module", params=[(p, d) for p in PATHS for d in ("float64", "float32")],
+                ids=lambda p: f"{p[0]}-{p[1]}-model")
+def fitted(request):
+    path, model_dtype = request.param
+    X = values(path)
+    model = quiet(small(max_iter=30).fit, reference(X, model_dtype), Y)
+    assert model.coefs_[0].dtype == np.dtype(model_dtype)
+    assert model.score(reference(X, "float64"), Y) > 0.5  # it learned something
+    return path, model_dtype, model
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("container", CONTAINERS)
+def test_prediction_from_any_container(fitted, container, dtype):
+    path, model_dtype, model = fitted
+    X = typed(values(path, seed=1), dtype)
+    Xref = reference(X, "float64")
+    Xc = contain(X, container)
+    np.testing.assert_array_equal(quiet(model.predict, Xc), model.predict(Xref))
+    P = quiet(model.predict_proba, Xc)
+    assert P.dtype == np.float64
+    np.testing.assert_allclose(P, model.predict_proba(Xref), **tol(model_dtype))
+    np.testing.assert_allclose(quiet(model.predict_log_proba, Xc),
+                               model.predict_log_proba(Xref), **tol(model_dtype))
+    assert quiet(model.score, Xc, Y) == model.score(Xref, Y)
+    if container not in ("csr", "csc"):  # same path, same numbers: the same bits
+        assert np.array_equal(P, model.predict_proba(Xref))
+
+
+def test_float32_model_matches_float64_model_to_float32_tolerance():
+    X = values("skip")
+    m64 = quiet(small(max_iter=30).fit, reference(X, "float64"), Y)
+    m32 = quiet(small(max_iter=30).fit, reference(X, "float32"), Y)
+    np.testing.assert_allclose(m32.predict_proba(X), m64.predict_proba(X), atol=1e-3)
+
+
+# ---------------------------------------------------------------------------
+# Item 2: mostly-zero frames and other layouts inside meta-estimators
+# ---------------------------------------------------------------------------
+def test_mostly_zero_dataframe_through_meta_estimators():
+    X = pd.DataFrame(reference(values("skip"), "float64"),
+                     columns=[f"p{j}" for j in range(D)])
+    model = quiet(small(max_iter=30).fit, X, Y)
+    assert model.score(X, Y) > 0.5
+    scores = quiet(cross_val_score, small(max_iter=30), X, Y, cv=3)
+    assert np.all(np.isfinite(scores)) and scores.mean() > 0.4
+    bag = BaggingClassifier(small(max_iter=10), n_estimators=3, max_features=0.5,
+                            random_state=0)
+    assert quiet(bag.fit, X, Y).score(X, Y) > 0.4
+    pipe = make_pipeline(SelectKBest(k=6), small(max_iter=30))
+    assert quiet(pipe.fit, X, Y).score(X, Y) > 0.4
+
+
+def test_read_csv_frame_predicts(tmp_path):
+    X = values("skip")
+    path = tmp_path / "data.csv"
+    pd.DataFrame(X, columns=[f"c{j}" for j in range(D)]).to_csv(path, index=False)
+    frame = pd.read_csv(path)
+    model = quiet(small().fit, frame, Y)
+    np.testing.assert_array_equal(model.predict(frame), model.predict(X.astype(float)))
+
+
+# ---------------------------------------------------------------------------
+# Item 3: another dtype than the model's, on every path
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("path", ["dense", "skip", "sparse"])
+def test_predict_casts_to_the_model_dtype(path):
+    X = values("dense" if path == "dense" else "skip")
+    m32 = quiet(small().fit, X.astype(np.float32), Y)
+    m64 = quiet(small().fit, X.astype(np.float64), Y)
+    for model, other in ((m32, np.float64), (m32, np.int32), (m64, np.float32)):
+        Xo = X.astype(other)
+        Xo = sp.csr_matrix(Xo) if path == "sparse" else Xo
+        own = model.coefs_[0].dtype
+        Xs = X.astype(own)
+        Xs = sp.csr_matrix(Xs) if path == "sparse" else Xs
+        assert np.array_equal(model.predict_proba(Xo), model.predict_proba(Xs))
+
+
+# ---------------------------------------------------------------------------
+# Item 4: every valid constant builds a correct neuron; unlearnable ones say so
+# ---------------------------------------------------------------------------
+ROUND = [(1.0, 1.0), (0.5, 2.0), (1.0, -1.0), (2.0, -0.5), (1.0, 0.0), (0.0, 1.0),
+         (-1.0, -1.0), (2.0, 2.0), (0.0, 0.0), (3.0, 0.5)]
+
+
+def lcp_residuals(n, u):
+    """The steady state is the unique x >= 0 with w = -(r + u e_a + A x) >= 0
+    and x . w = 0: return (min x, min w, max |x w|)."""
+    X = n.steady_state(u)
+    W = -(n.r + X @ n.A.T)
+    W[:, n.input_element] -= u
+    return X.min(), W.min(), np.abs(X * W).max()
+
+
+@pytest.mark.parametrize("K1, K2", ROUND)
+@pytest.mark.parametrize("a", [0, 2])
+def test_round_constants_solve_the_complementarity_problem(K1, K2, a):
+    for b in range(5):
+        n = WuxingNeuron(K1=K1, K2=K2, input_element=a, output_element=b)
+        u = np.concatenate([np.linspace(-20, 20, 801), n.breakpoints])
+        xmin, wmin, comp = lcp_residuals(n, u)
+        assert xmin >= -1e-12 and wmin >= -1e-9 and comp <= 1e-9
+        # a continuous signal, and the gain is its slope
+        s, g = n.response(u)
+        h = 1e-6
+        fd = (n.signal(u + h) - n.signal(u - h)) / (2 * h)
+        away = np.min(np.abs(u[:, None] - n.breakpoints[None, :]), axis=1,
+                      initial=np.inf) > 1e-5
+        np.testing.assert_allclose(g[away], fd[away], atol=1e-6)
+
+
+def rk4_batch(n, u, t_max, dt=0.01):
+    x = np.tile(n.fixed_point_vector, (u.shape[0], 1))
+    for _ in range(int(round(t_max / dt))):
+        k1 = n.rhs(x, u)
+        k2 = n.rhs(x + 0.5 * dt * k1, u)
+        k3 = n.rhs(x + 0.5 * dt * k2, u)
+        k4 = n.rhs(x + dt * k3, u)
+        x = np.maximum(x + (dt / 6) * (k1 + 2 * k2 + 2 * k3 + k4), 0.0)
+    return x
+
+
+@pytest.mark.parametrize("coupling", ["rate", "flux"])
+@pytest.mark.parametrize("K1, K2", [(1.0, 1.0), (0.5, 2.0), (1.0, -1.0), (2.0, -0.5)])
+def test_round_constants_match_the_integrated_ode(K1, K2, coupling):
+    """Closed form vs RK4 (T = 200).  Where an element sits at x = 0 with
+    w = 0 (the breakpoint at infinity of these constants: a non-hyperbolic
+    equilibrium) the ODE only creeps towards it like 1/t; there the integral
+    must be small and still falling."""
+    n = WuxingNeuron(K1=K1, K2=K2, coupling=coupling)
+    u = np.array([-3.0, -1.5, -0.4, -0.1, 0.3, 1.0, 2.5, 6.0])
+    if coupling == "rate":
+        u = u[np.min(np.abs(u[:, None] - n.breakpoints[None, :]), axis=1,
+                     initial=np.inf) > 0.05]
+    closed = n.steady_state(u)
+    X1, X2 = rk4_batch(n, u, 100.0), rk4_batch(n, u, 200.0)
+    W = -(n.r + closed @ n.A.T)
+    if coupling == "rate":
+        W[:, n.input_element] -= u
+    slow = ((closed == 0) & (np.abs(W) < 1e-9)).any(axis=1)
+    np.testing.assert_allclose(X2[~slow], closed[~slow], atol=1e-8)
+    e1 = np.abs(X1[slow] - closed[slow]).max(axis=1)
+    e2 = np.abs(X2[slow] - closed[slow]).max(axis=1)
+    assert np.all(e2 < 0.01) and np.all(e2 < 0.75 * e1)
+
+
+@pytest.mark.parametrize("K1, K2", [(1.0, 1.0), (0.5, 2.0), (2.0, -0.5)])
+def test_round_constants_train(K1, K2):
+    X = values("dense").astype(float)
+    model = quiet(small(K1=K1, K2=K2, max_iter=40).fit, X, Y)
+    assert model.score(X, Y) > 0.6
+
+
+@pytest.mark.parametrize("coupling", ["rate", "flux"])
+def test_uncoupled_output_element_is_a_clear_error(coupling):
+    X = values("dense").astype(float)
+    model = small(K1=0.0, K2=0.0, coupling=coupling)
+    with pytest.raises(ValueError, match=r"K1=0.0 and K2=0.0.*output_element=1.*never"):
+        model.fit(X, Y)
+    assert not hasattr(model, "coefs_")
+    # the input element itself does respond: that network learns
+    ok = quiet(small(K1=0.0, K2=0.0, output_element=0, coupling=coupling,
+                     max_iter=40).fit, X, Y)
+    assert ok.score(X, Y) > 0.6
+
+
+# ---------------------------------------------------------------------------
+# Item 5: training continues from the coefficients the user sees
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("coef_bound", [None, 2.0])
+@pytest.mark.parametrize("how", ["warm_start", "partial_fit"])
+def test_training_continues_from_assigned_coefficients(how, coef_bound):
+    X = values("dense").astype(float)
+    base = quiet(small(coef_bound=coef_bound, warm_start=how == "warm_start").fit, X, Y)
+    # what MLPClassifier users do: assign (transfer, custom init) or prune in place
+    other = quiet(small(coef_bound=coef_bound, random_state=7).fit, X, Y)
+    assigned = clone(base).set_params(max_iter=1)
+    assigned = quiet(assigned.fit, X, Y)
+    assigned.coefs_ = [W.copy() for W in other.coefs_]
+    assigned.intercepts_ = [b.copy() for b in other.intercepts_]
+    assigned.coefs_[0][:, ::2] = 0.0  # prune half the first layer in place
+    start = [W.copy() for W in assigned.coefs_]
+
+    def step(model):
+        if how == "warm_start":
+            return quiet(model.set_params(max_iter=1).fit, X, Y)
+        return quiet(model.partial_fit, X, Y)
+
+    step(assigned)
+    # one short step away from the assigned start, not from the old model
+    moved = [np.abs(W - W0).max() for W, W0 in zip(assigned.coefs_, start)]
+    assert max(moved) < 0.1
+    assert np.abs(assigned.coefs_[0][:, ::2]).max() < 0.1
+    # a model that never had its coefficients replaced continues bit-exactly
+    twin = quiet(clone(base).set_params(max_iter=1).fit, X, Y)
+    twin_copy = quiet(clone(base).set_params(max_iter=1).fit, X, Y)
+    twin_copy.coefs_ = [W.copy() for W in twin_copy.coefs_]
+    for model in (twin, twin_copy):
+        step(model)
+    for a, b in zip(twin.coefs_, twin_copy.coefs_):
+        assert np.array_equal(a, b)
+
+
+def test_assigned_coefficients_of_wrong_shape_are_named():
+    X = values("dense").astype(float)
+    model = quiet(small().fit, X, Y)
+    model.coefs_[0] = np.zeros((3, 3))
+    with pytest.raises(ValueError, match=r"coefs_\[0\] must have shape \(12, 16\)"):
+        model.predict(X)
+    with pytest.raises(ValueError, match=r"coefs_\[0\] must have shape"):
+        model.partial_fit(X, Y)
+
+
+def test_assigned_float32_coefficients_in_float64_model_are_cast():
+    X = values("dense").astype(float)
+    model = quiet(small().fit, X, Y)
+    P = model.predict_proba(X)
+    model.coefs_ = [W.astype(np.float32).astype(np.float64) for W in model.coefs_]
+    model.coefs_[0] = model.coefs_[0].astype(np.float32)
+    np.testing.assert_allclose(model.predict_proba(X), P, atol=1e-5)
+    quiet(model.partial_fit, X, Y)
+    assert model.coefs_[0].dtype == np.float64
+
+
+# ---------------------------------------------------------------------------
+# Item 6: early stopping on small multiclass data
+# ---------------------------------------------------------------------------
+def test_early_stopping_on_small_multiclass_data():
+    rng = np.random.RandomState(0)
+    X = rng.uniform(size=(90, 8))
+    y = np.arange(90) % 10  # validation_fraction=0.1 leaves 9 rows for 10 classes
+    model = quiet(small(early_stopping=True, max_iter=15).fit, X, y)
+    assert len(model.validation_scores_) == model.n_iter_ > 0
+    assert model.best_validation_score_ is not None
+    with pytest.raises(ValueError, match="validation_fraction.*early_stopping"):
+        small(early_stopping=True, validation_fraction=0.01).fit(X[:20], y[:20])
+
+
+def test_early_stopping_stratifies_where_it_can():
+    model = small(early_stopping=True, validation_fraction=0.2)
+    tr, va = model._validation_split(N, Y, np.random.RandomState(0))
+    assert np.bincount(Y[va]).tolist() == [10, 10, 10]
+
+
+# ---------------------------------------------------------------------------
+# Item 7: memory scales with the rows predicted
+# ---------------------------------------------------------------------------
+def test_prediction_memory_scales_with_rows():
+    rng = np.random.RandomState(0)
+    d = 100_000
+    X = np.zeros((20, d))
+    X[rng.randint(0, 20, 2000), rng.randint(0, d, 2000)] = 1.0
+    model = quiet(small(hidden_layer_sizes=(4,), max_iter=1).fit, X, np.arange(20) % 2)
+    Xp = X[:5].copy()
+    model.predict(Xp)  # warm
+    tracemalloc.start()
+    try:
+        model.predict(Xp)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # 5 rows x 100k features: the chunk's compaction buffers are ~6 MB
+    assert peak < 20 * 2**20, peak
+    assert _network._predict_chunk(5, d) == 5
+    assert _network._predict_chunk(10**6, d) * d <= _network.PREDICT_CHUNK_ENTRIES
+
+
+# ---------------------------------------------------------------------------
+# Item 8: messages and validation
+# ---------------------------------------------------------------------------
+def test_n_jobs_zero_names_n_jobs():
+    X = values("dense").astype(float)
+    with pytest.raises(ValueError, match="n_jobs == 0"):
+        small(n_jobs=0).fit(X, Y)
+    model = quiet(small().fit, X, Y)
+    model.set_params(n_jobs=0)
+    with pytest.raises(ValueError, match="n_jobs == 0"):
+        model.predict(X)
+
+
+@pytest.mark.parametrize("bad", [-1.0, np.nan, np.inf, "heavy"])
+def test_class_weight_entries_must_be_finite_non_negative(bad):
+    X = values("dense").astype(float)
+    model = small(class_weight={0: 1.0, 1: bad, 2: 1.0})
+    with pytest.raises(ValueError, match="class_weight must map classes to finite"):
+        model.fit(X, Y)
+    assert not hasattr(model, "coefs_")
+
+
+def test_zero_class_weight_is_allowed():
+    X = values("dense").astype(float)
+    model = quiet(small(class_weight={0: 0.0, 1: 1.0, 2: 1.0}).fit, X, Y)
+    assert np.isfinite(model.loss_) and model.loss_ >= 0
+
+
+def test_no_hidden_layer_is_a_network_of_output_neurons():
+    X = values("dense").astype(float)
+    model = quiet(small(hidden_layer_sizes=(), max_iter=60).fit, X, Y)
+    assert [W.shape for W in model.coefs_] == [(D, 3)]
+    assert model.n_layers_ == 2
+    assert model.score(X, Y) > 0.6
+    quiet(model.partial_fit, X, Y)
+    assert [W.shape for W in model.coefs_] == [(D, 3)]
