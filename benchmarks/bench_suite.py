@@ -215,6 +215,29 @@ def _import_symnet():
     return SymNetClassifier
 
 
+# SymNetClassifier parameters other than the defaults (``--symnet-params``):
+# for measuring candidate defaults on the whole suite.
+SYMNET_PARAMS = {}
+
+
+def _parse_params(text):
+    """``"a=1,b=rate"`` -> ``{"a": 1, "b": "rate"}`` (ints, floats, None, strings)."""
+    out = {}
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        key, _, value = item.partition("=")
+        if value == "None":
+            out[key] = None
+            continue
+        for cast in (int, float):
+            try:
+                value = cast(value)
+                break
+            except ValueError:
+                pass
+        out[key] = value
+    return out
+
+
 def make_pipeline(model, numeric, categorical, *, seed=0, max_iter=None):
     """Build the preprocessing + classifier pipeline.
 
@@ -261,7 +284,7 @@ def make_pipeline(model, numeric, categorical, *, seed=0, max_iter=None):
     if max_iter is not None:
         params["max_iter"] = max_iter
     if model == "symnet":
-        clf = _import_symnet()(**params)
+        clf = _import_symnet()(**{**params, **SYMNET_PARAMS})
     elif model == "mlp":
         clf = MLPClassifier(**params)
     else:
@@ -461,7 +484,8 @@ def run_suite(sets, data_dir=None, seed=0, max_iter=None):
             "n_splits": N_SPLITS,
             "max_rows_cv": MAX_ROWS_CV,
             "test_size": TEST_SIZE,
-            "models": {"symnet": "SymNetClassifier()", "mlp": "MLPClassifier()"},
+            "models": {"symnet": f"SymNetClassifier(**{SYMNET_PARAMS!r})",
+                       "mlp": "MLPClassifier()"},
         },
         "versions": _versions(),
         "platform": platform.platform(),
@@ -579,11 +603,16 @@ def parse_args(argv=None):
     )
     parser.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
     parser.add_argument(
+        "--symnet-params", default="",
+        help="SymNetClassifier parameters to change, e.g. coupling=flux,output_coupling=rate",
+    )
+    parser.add_argument(
         "--max-iter", type=int, default=None,
         help="override max_iter of both models (smoke tests only; default: model defaults)",
     )
     args = parser.parse_args(argv)
     args.sets = [s.strip() for s in args.sets.split(",") if s.strip()]
+    SYMNET_PARAMS.update(_parse_params(args.symnet_params))
     unknown = [s for s in args.sets if s not in ALL_SETS]
     if unknown:
         parser.error(f"unknown data set(s) {', '.join(unknown)}; choose from {', '.join(ALL_SETS)}")

@@ -31,6 +31,13 @@ from ._optim import AdamOptimizer, ArctanBound, SGDOptimizer
 # output_scale="auto": measured on digits / MNIST / iris (docs/choices.md)
 AUTO_OUTPUT_SCALE = {"rate": 4.0, "flux": 20.0}
 
+
+
+class DeadNeuronWarning(ConvergenceWarning):
+    """A whole layer, or an output neuron, sat on a zero-gain piece for every
+    sample of the last epoch: backward signal propagation cannot move it."""
+
+
 NON_FINITE_MESSAGE = (
     "Solver produced non-finite parameter weights. The input data may contain large "
     "values and need to be preprocessed, or the learning rate is too large."
@@ -65,6 +72,15 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
         How a neuron's input enters its input element: ``"rate"`` changes the
         element's growth rate (exact piecewise-linear response, ReLU-like);
         ``"flux"`` adds a bounded inflow (smooth, saturating response).
+        This is the coupling of the hidden neurons; see ``output_coupling``.
+    output_coupling : {"rate", "flux"} or None, default=None
+        Coupling of the output neurons; None uses ``coupling``.  With
+        ``coupling="flux", output_coupling="rate"`` the hidden neurons can
+        never sit on a zero-gain piece (a flux neuron's input is an inflow)
+        while the outputs stay unbounded above; it survives much larger
+        steps than the all-rate default (``docs/model.md``, measured in
+        ``benchmarks/bench_reliability.py``).  Flux *output* neurons saturate
+        at their bounded input and are the weakest choice at large steps.
     K1 : float, default=0.3
         Generation constant of every neuron.
     K2 : float, default=0.2
@@ -83,7 +99,7 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
         ``softmax(output_scale * s)``, or squared error to one-hot targets.
     output_scale : float or "auto", default="auto"
         ``beta`` in ``softmax(beta * s)``: converts signals into logits.
-        ``"auto"`` is 4 for ``coupling="rate"`` and 20 for ``"flux"``, whose
+        ``"auto"`` is 4 for rate-coupled output neurons and 20 for flux, whose
         signals are bounded to a narrow range (about -0.14..0.08 for the
         default constants) and need a larger scale to express confidence.
     solver : {"adam", "sgd"}, default="adam"
@@ -148,7 +164,14 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
     intercepts_ : list of ndarray
         Bias coefficients (of a constant unit signal) of each layer.
     neuron_ : WuxingNeuron
-        The neuron every unit of the fitted network is.
+        The neuron every hidden unit of the fitted network is.
+    output_neuron_ : WuxingNeuron
+        The neuron every output unit is (``output_coupling``).
+    dead_fraction_ : ndarray of shape (n_layers_ - 1,)
+        Per layer of neurons (hidden layers, then the output layer): the
+        fraction of (sample, neuron) pairs of the last epoch whose neuron sat
+        on a zero-gain piece.  A :class:`DeadNeuronWarning` is raised when it
+        is 1 for a layer or when an output neuron was dead on every sample.
     fixed_point_ : float
         The neurons' fixed point ``r / K3``.
     n_iter_ : int
@@ -210,6 +233,7 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
             Interval(Integral, 1, None, closed="left"),
         ],
         "coupling": [StrOptions({"rate", "flux"})],
+        "output_coupling": [StrOptions({"rate", "flux"}), None],
         "K1": [Interval(Real, None, None, closed="neither")],
         "K2": [Interval(Real, None, None, closed="neither")],
         "K3": [Interval(Real, 0, None, closed="neither")],
@@ -246,6 +270,7 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
         self,
         hidden_layer_sizes=(100,),
         coupling="rate",
+        output_coupling=None,
         K1=0.3,
         K2=0.2,
         K3=1.0,
@@ -279,6 +304,7 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.coupling = coupling
+        self.output_coupling = output_coupling
         self.K1 = K1
         self.K2 = K2
         self.K3 = K3
@@ -424,8 +450,7 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
         X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False,
                           dtype=dtype)
         coefs, intercepts = self._user_coefficients(dtype)
-        steady, table = self._kernel()
-        return output_signals(X, coefs, intercepts, steady, table, self._n_threads())
+        return output_signals(X, coefs, intercepts, self._kernels(), self._n_threads())
 
     def _user_coefficients(self, dtype):
         """``coefs_`` and ``intercepts_`` as the user sees them (they may have
@@ -468,8 +493,10 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
                 return  # unchanged: keep the exact free parameters
         net.set_params(ArctanBound(self.coef_bound).to_free(flat))
 
-    def _kernel(self):
-        return forward_kernel(self.neuron_)
+    def _kernels(self):
+        n_hidden = len(self._layer_units) - 2
+        return ([forward_kernel(self.neuron_)] * n_hidden
+                + [forward_kernel(self.output_neuron_)])
 
     def _n_threads(self):
         if self.n_jobs == 0:
@@ -615,13 +642,17 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
         n_outputs = Y.shape[1]
 
         if incremental and not first_pass:
-            neuron = self.neuron_  # partial_fit continues the fitted network
+            # partial_fit continues the fitted network
+            neuron, output_neuron = self.neuron_, self.output_neuron_
         else:  # fit (warm or not) builds the neurons of the current parameters
-            neuron = WuxingNeuron(
-                K1=self.K1, K2=self.K2, K3=self.K3, r=self.r, coupling=self.coupling,
-                input_element=self.input_element, output_element=self.output_element,
-            )
-            if not neuron.responds:
+            kw = dict(K1=self.K1, K2=self.K2, K3=self.K3, r=self.r,
+                      input_element=self.input_element,
+                      output_element=self.output_element)
+            neuron = WuxingNeuron(coupling=self.coupling, **kw)
+            out_coupling = self.output_coupling or self.coupling
+            output_neuron = (neuron if out_coupling == self.coupling
+                             else WuxingNeuron(coupling=out_coupling, **kw))
+            if not (neuron.responds and output_neuron.responds):
                 raise ValueError(
                     f"With K1={self.K1!r} and K2={self.K2!r} the output element "
                     f"(output_element={self.output_element}) never responds to the "
@@ -643,12 +674,13 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
 
         n_threads = self._n_threads()
         if self.output_scale == "auto":
-            output_scale = AUTO_OUTPUT_SCALE[neuron.coupling]
+            output_scale = AUTO_OUTPUT_SCALE[output_neuron.coupling]
         else:
             output_scale = float(self.output_scale)
         net = SymNetwork(
             layer_units, neuron, dtype, group, self.loss == "squared_error",
             output_scale, self.alpha, self.coef_bound, n_threads,
+            output_neuron=output_neuron,
         )
         if first_pass:
             net.initialize(rng)
@@ -775,6 +807,11 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
         self._multilabel = multilabel
         self.classes_ = all_classes
         self.neuron_ = neuron
+        self.output_neuron_ = output_neuron
+        self.dead_fraction_ = np.array([
+            c.sum() / max(net.dead_samples * c.shape[0], 1) for c in net.dead_counts
+        ])
+        self._warn_dead(net)
         self.fixed_point_ = neuron.fixed_point
         self.output_scale_ = output_scale
         self.n_outputs_ = n_outputs
@@ -793,6 +830,28 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
             self.validation_scores_ = val_scores
             self.best_validation_score_ = best_val
             self.best_loss_ = best_loss
+
+    def _warn_dead(self, net):
+        """Warn when backward signal propagation cannot move part of the net."""
+        n = net.dead_samples
+        dead_layers = [i + 1 for i, c in enumerate(net.dead_counts[:-1])
+                       if n and np.all(c == n)]
+        dead_out = np.flatnonzero(net.dead_counts[-1] == n) if n else []
+        if dead_layers:
+            warnings.warn(
+                f"Every neuron of hidden layer(s) {dead_layers} sat on a zero-gain "
+                "piece for every sample of the last epoch: no error signal passes "
+                "them and the network cannot learn. Lower learning_rate_init, set "
+                "coef_bound, or use coupling='flux'.", DeadNeuronWarning,
+            )
+        if len(dead_out):
+            warnings.warn(
+                f"Output neuron(s) {[int(k) for k in dead_out]} sat on a zero-gain piece for every "
+                "sample of the last epoch and cannot recover (a rate-coupled neuron "
+                "whose input element is extinct has zero gain). Lower "
+                "learning_rate_init, or use coupling='flux', output_coupling='rate'.",
+                DeadNeuronWarning,
+            )
 
     def _validation_split(self, n_samples, y_idx, rng):
         """Train / validation rows for early stopping: stratified where the

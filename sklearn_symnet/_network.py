@@ -191,7 +191,7 @@ def _predict_input(X, chunk):
     return _CompactInput(X, chunk, with_grad=False, buffers=cached[1])
 
 
-def output_signals(X, coefs, intercepts, steady, table, n_threads):
+def output_signals(X, coefs, intercepts, kernels, n_threads):
     """Forward signal propagation of ``X`` (dense or sparse), in row chunks.
 
     Used for prediction: buffers are per call (or per thread), so concurrent
@@ -199,6 +199,7 @@ def output_signals(X, coefs, intercepts, steady, table, n_threads):
     made C-contiguous in the coefficients' dtype) or CSR/CSC.  Mostly-zero
     inputs take the zero-skipping first-layer kernels; the kernels' OpenMP
     threads do all the work, BLAS runs single-threaded inside them.
+    ``kernels`` holds each layer's ``(steady_state_kernel, table)``.
     """
     n, d = X.shape
     dtype = coefs[0].dtype
@@ -227,14 +228,13 @@ def output_signals(X, coefs, intercepts, steady, table, n_threads):
             else:
                 src, Xc = None, np.ascontiguousarray(X[start:stop], dtype=dtype)
                 rows = None
-            out[start:stop] = _forward_chunk(Xc, src, rows, coefs, intercepts, steady,
-                                             table, nt)
+            out[start:stop] = _forward_chunk(Xc, src, rows, coefs, intercepts, kernels, nt)
     return out
 
 
-def _forward_chunk(Xc, src, rows, coefs, intercepts, steady, table, nt):
+def _forward_chunk(Xc, src, rows, coefs, intercepts, kernels, nt):
     A = Xc
-    for layer, (W, b) in enumerate(zip(coefs, intercepts)):
+    for layer, (W, b, (steady, table)) in enumerate(zip(coefs, intercepts, kernels)):
         m = Xc.shape[0] if Xc is not None else rows.shape[0]
         U = np.empty((m, W.shape[1]), dtype=W.dtype)
         if layer == 0 and src is not None:
@@ -263,7 +263,7 @@ class SymNetwork:
     layer_units : list of int
         Widths, input features first, output neurons last.
     neuron : WuxingNeuron
-        The neuron every unit is (one set of constants for the network).
+        The neuron every hidden unit is (one set of constants for the network).
     dtype : numpy dtype
         float32 or float64; data, coefficients and buffers share it.
     group : int
@@ -278,10 +278,12 @@ class SymNetwork:
         Bound ``B`` of the arctan strategy, or None.
     n_threads : int
         OpenMP threads for the kernels.
+    output_neuron : WuxingNeuron or None
+        The neuron of the output layer (None: ``neuron``).
     """
 
     def __init__(self, layer_units, neuron, dtype, group, squared, output_scale,
-                 alpha, coef_bound, n_threads):
+                 alpha, coef_bound, n_threads, output_neuron=None):
         self.layer_units = list(layer_units)
         self.dtype = np.dtype(dtype)
         self.group = int(group)
@@ -290,7 +292,10 @@ class SymNetwork:
         self.alpha = float(alpha)
         self.n_threads = int(n_threads)
         self.bound = None if coef_bound is None else ArctanBound(coef_bound)
-        self._steady, self._table = forward_kernel(neuron)
+        n_weight_layers = len(self.layer_units) - 1
+        out = neuron if output_neuron is None else output_neuron
+        self.kernels = ([forward_kernel(neuron)] * (n_weight_layers - 1)
+                        + [forward_kernel(out)])
 
         shapes = list(zip(self.layer_units[:-1], self.layer_units[1:]))
         self.n_coef = sum(i * o for i, o in shapes)
@@ -306,6 +311,9 @@ class SymNetwork:
         self.grad_coefs = self._views(self.grad, shapes, True)
         self.grad_intercepts = self._views(self.grad, shapes, False)
         self._batch = 0
+        # per layer, per neuron: (sample, neuron) pairs on a zero-gain piece
+        self.dead_counts = None
+        self.dead_samples = 0
 
     def publish(self):
         """Copies of the coefficients and biases, as ``(coefs, intercepts)`` lists
@@ -361,8 +369,7 @@ class SymNetwork:
 
     def output_signals(self, X):
         """Output-layer signals of the current coefficients for ``X``."""
-        return output_signals(X, self.coefs, self.intercepts, self._steady,
-                              self._table, self.n_threads)
+        return output_signals(X, self.coefs, self.intercepts, self.kernels, self.n_threads)
 
     def thread_limits(self):
         """BLAS held to one thread for a training call: the kernels' OpenMP
@@ -383,6 +390,8 @@ class SymNetwork:
         optimizer : AdamOptimizer or SGDOptimizer
         """
         self._allocate(min(batch_size, order.shape[0]))
+        self.dead_counts = [np.zeros(w, dtype=np.int64) for w in self.layer_units[1:]]
+        self.dead_samples = order.shape[0]
         total, n_seen = 0.0, 0
         n_threads = self.n_threads
         for start in range(0, order.shape[0], batch_size):
@@ -411,7 +420,6 @@ class SymNetwork:
         # steady states only for very wide layers
         nt = _threads_for(m * self.layer_units[0] * self.layer_units[1], n_threads)
         U, S, G, Yb, swb = self._batch_views(m)
-        steady, table = self._steady, self._table
         # the per-neuron kernels share the first layer's threads (warm already)
         nt_steady = nt if m >= 64 else 1
         # forward signal propagation
@@ -422,7 +430,10 @@ class SymNetwork:
                 U[i][...] = self.intercepts[i]
                 _kernels.matmul(S[i - 1], False, self.coefs[i], False, U[i], 1.0, 1.0,
                                 n_threads)
+            steady, table = self.kernels[i]
             steady(U[i], *table, S[i], G[i], nt_steady)
+            if self.dead_counts is not None:  # the zero-gain diagnostic
+                self.dead_counts[i] += m - np.count_nonzero(G[i], axis=0)
         # the error signal enters the output neurons' reverse systems
         np.take(Y, rows, axis=0, out=Yb)
         np.take(sw, rows, out=swb)

@@ -444,3 +444,64 @@ def test_no_hidden_layer_is_a_network_of_output_neurons():
     assert model.score(X, Y) > 0.6
     quiet(model.partial_fit, X, Y)
     assert [W.shape for W in model.coefs_] == [(D, 3)]
+
+
+# ---------------------------------------------------------------------------
+# Issue 9: the zero-gain diagnostic and the output layer's coupling
+# ---------------------------------------------------------------------------
+def test_dead_fraction_counts_zero_gain_pairs_of_the_last_epoch():
+    X = values("dense").astype(float)
+    model = quiet(small(hidden_layer_sizes=(16, 8), max_iter=3).fit, X, Y)
+    assert model.dead_fraction_.shape == (3,)
+    # recount: the gain is zero exactly where the input is below the first breakpoint
+    U, A = [], X
+    for W, b in zip(model.coefs_, model.intercepts_):
+        u = A @ W + b
+        U.append(u)
+        A = model.neuron_.signal(u.ravel()).reshape(u.shape)
+    bp = model.neuron_.breakpoints[0]
+    expect = [np.mean(u < bp) for u in U]
+    # measured during the last epoch (the coefficients moved within it)
+    np.testing.assert_allclose(model.dead_fraction_, expect, atol=0.1)
+    assert np.all((0 <= model.dead_fraction_) & (model.dead_fraction_ <= 1))
+
+
+def test_dead_output_neurons_warn():
+    from sklearn_symnet import DeadNeuronWarning
+
+    X = values("dense").astype(float)
+    model = small(max_iter=1)
+    quiet(model.fit, X, Y)
+    # kill output neuron 2 for every sample: a bias far below the first breakpoint
+    model.intercepts_[-1][2] = -1e3
+    with pytest.warns(DeadNeuronWarning, match=r"Output neuron\(s\) \[2\]"):
+        model.partial_fit(X, Y)
+    assert model.dead_fraction_[-1] >= 1 / 3
+    # a whole hidden layer
+    model.intercepts_[0][:] = -1e3
+    with pytest.warns(DeadNeuronWarning, match=r"hidden layer\(s\) \[1\]"):
+        model.partial_fit(X, Y)
+    assert model.dead_fraction_[0] == 1.0
+
+
+def test_flux_hidden_layers_never_sit_on_a_zero_gain_piece():
+    X = values("dense").astype(float)
+    model = quiet(small(coupling="flux", output_coupling="rate", max_iter=5,
+                        learning_rate_init=0.3).fit, X, Y)
+    assert model.dead_fraction_[0] == 0.0
+    assert model.neuron_.coupling == "flux" and model.output_neuron_.coupling == "rate"
+    assert model.output_scale_ == 4.0  # "auto" follows the output layer's coupling
+    S = model._output_signals(X)
+    # prediction uses the output layer's own kernel: its signals are rate signals
+    # (flux signals of these constants never leave about -0.14..0.08)
+    assert S.max() > 0.2 or S.min() < -0.2
+
+
+@pytest.mark.parametrize("coupling", ["rate", "flux"])
+def test_output_coupling_none_is_the_single_coupling_model(coupling):
+    X = values("dense").astype(float)
+    a = quiet(small(coupling=coupling).fit, X, Y)
+    b = quiet(small(coupling=coupling, output_coupling=coupling).fit, X, Y)
+    for u, v in zip(a.coefs_, b.coefs_):
+        assert np.array_equal(u, v)
+    assert a.output_neuron_ is a.neuron_
