@@ -18,6 +18,7 @@ writes JSON with ``--out``.
 """
 
 import argparse
+import functools
 import json
 import time
 import warnings
@@ -118,9 +119,9 @@ def _parse_variant(text):
 
 def run(variants, cases=None):
     """Run every case for MLPClassifier and each SymNet variant; return rows."""
-    makers = {"MLPClassifier": lambda **k: MLPClassifier(**k)}
+    makers = {"MLPClassifier": MLPClassifier}
     for name, kw in variants:
-        makers[name] = (lambda kw: lambda **k: SymNetClassifier(**{**kw, **k}))(kw)
+        makers[name] = functools.partial(SymNetClassifier, **kw)
     rows = []
     for case, fn in CASES.items():
         if cases and case not in cases:
