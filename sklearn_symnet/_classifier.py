@@ -29,7 +29,7 @@ from ._neuron import WuxingNeuron
 from ._optim import AdamOptimizer, ArctanBound, SGDOptimizer
 
 # output_scale="auto": measured on digits / MNIST / iris (docs/choices.md)
-AUTO_OUTPUT_SCALE = {"rate": 4.0, "flux": 20.0}
+AUTO_OUTPUT_SCALE = {"rate": 4.0, "flux": 20.0, "flux-branch": 4.0}
 
 
 
@@ -81,6 +81,11 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
         steps than the all-rate default (``docs/model.md``, measured in
         ``benchmarks/bench_reliability.py``).  Flux *output* neurons saturate
         at their bounded input and are the weakest choice at large steps.
+    flux_bound : {"symmetric", "branch"}, default="symmetric"
+        Flux-coupled neurons: ``"symmetric"`` bounds the inflow on both sides
+        by 0.9 of the nearer end of the equilibrium branch (the fold below);
+        ``"branch"`` bounds each side by 0.9 of its own end, so the signal is
+        not squeezed above (see :class:`WuxingNeuron`).
     K1 : float, default=0.3
         Generation constant of every neuron.
     K2 : float, default=0.2
@@ -234,6 +239,7 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
         ],
         "coupling": [StrOptions({"rate", "flux"})],
         "output_coupling": [StrOptions({"rate", "flux"}), None],
+        "flux_bound": [StrOptions({"symmetric", "branch"})],
         "K1": [Interval(Real, None, None, closed="neither")],
         "K2": [Interval(Real, None, None, closed="neither")],
         "K3": [Interval(Real, 0, None, closed="neither")],
@@ -271,6 +277,7 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
         hidden_layer_sizes=(100,),
         coupling="rate",
         output_coupling=None,
+        flux_bound="symmetric",
         K1=0.3,
         K2=0.2,
         K3=1.0,
@@ -305,6 +312,7 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.coupling = coupling
         self.output_coupling = output_coupling
+        self.flux_bound = flux_bound
         self.K1 = K1
         self.K2 = K2
         self.K3 = K3
@@ -647,7 +655,7 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
         else:  # fit (warm or not) builds the neurons of the current parameters
             kw = dict(K1=self.K1, K2=self.K2, K3=self.K3, r=self.r,
                       input_element=self.input_element,
-                      output_element=self.output_element)
+                      output_element=self.output_element, flux_bound=self.flux_bound)
             neuron = WuxingNeuron(coupling=self.coupling, **kw)
             out_coupling = self.output_coupling or self.coupling
             output_neuron = (neuron if out_coupling == self.coupling
@@ -674,7 +682,10 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
 
         n_threads = self._n_threads()
         if self.output_scale == "auto":
-            output_scale = AUTO_OUTPUT_SCALE[output_neuron.coupling]
+            key = output_neuron.coupling
+            if key == "flux" and output_neuron.flux_bound == "branch":
+                key = "flux-branch"
+            output_scale = AUTO_OUTPUT_SCALE[key]
         else:
             output_scale = float(self.output_scale)
         net = SymNetwork(

@@ -68,6 +68,7 @@ def rate_forward(
 def flux_forward(
     floating[:, ::1] U,
     double u_max,
+    double u_max_pos,
     double c1,
     double beta,
     double p,
@@ -78,26 +79,37 @@ def flux_forward(
 ):
     """Flux coupling: closed-form steady state on the stable branch.
 
-    The raw input is bounded, ``v = u_max (2/pi) atan(pi u / (2 u_max))``; the
-    input element's level ``t`` solves ``beta t^2 + c1 t + v = 0`` on the root
-    with ``dv/dt = sqrt(c1^2 - 4 beta v) > 0``; the signal is ``p t + q`` and
-    the gain ``p / sqrt(.)`` times the atan slope.  ``S`` may alias ``U``.
-    With ``u_max = inf`` the input is used unbounded (``v = u``, for
-    inspecting the branch; ``u`` must then stay above the fold).  Returns the
-    number of non-finite signals (only a NaN input gives one).
+    The raw input is bounded, ``v = u_max (2/pi) atan(pi u / (2 u_max))``
+    (``u_max_pos`` instead of ``u_max`` for ``u >= 0``); the input element's level ``t`` solves
+    ``beta t^2 + c1 t + v = 0`` on the root with
+    ``dv/dt = sqrt(c1^2 - 4 beta v) > 0``; the signal is ``p t + q`` and the
+    gain ``p / sqrt(.)`` times the atan slope.  ``S`` may alias ``U``.  A bound
+    of ``inf`` uses that side unbounded (``v = u``; for inspecting the branch,
+    ``u`` must then stay inside it).  Returns the number of non-finite
+    signals (only a NaN input gives one).
     """
     cdef Py_ssize_t n = U.shape[0], m = U.shape[1], i, k
     cdef Py_ssize_t bad = 0
-    cdef bint bounded = u_max < INFINITY
-    cdef double u, z, v, disc, sq, t, c = PI / (2.0 * u_max) if bounded else 0.0
+    cdef bint bounded_neg = u_max < INFINITY, bounded_pos = u_max_pos < INFINITY
+    cdef double c_neg = PI / (2.0 * u_max) if bounded_neg else 0.0
+    cdef double c_pos = PI / (2.0 * u_max_pos) if bounded_pos else 0.0
+    cdef double u, z, v, disc, sq, t, um
+    cdef bint bounded
     with nogil:
         for i in prange(n, schedule="static", num_threads=n_threads):
             for k in range(m):
                 u = U[i, k]
-                z = c * u
-                v = u_max * (2.0 / PI) * atan(z) if bounded else u
-                if bounded and fabs(v) >= u_max:  # atan rounds to pi/2 far out
-                    v = copysign(nextafter(u_max, 0.0), v)
+                if u < 0:
+                    bounded = bounded_neg
+                    um = u_max
+                    z = c_neg * u
+                else:
+                    bounded = bounded_pos
+                    um = u_max_pos
+                    z = c_pos * u
+                v = um * (2.0 / PI) * atan(z) if bounded else u
+                if bounded and fabs(v) >= um:  # atan rounds to pi/2 far out
+                    v = copysign(nextafter(um, 0.0), v)
                 disc = c1 * c1 - 4.0 * beta * v
                 if disc < 0.0:  # unreachable for |v| < u_max; keep finite
                     disc = 0.0

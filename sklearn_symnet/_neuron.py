@@ -17,6 +17,7 @@ from . import _kernels
 N_ELEMENTS = 5
 ELEMENT_NAMES = ("wood", "fire", "earth", "metal", "water")
 COUPLINGS = ("rate", "flux")
+FLUX_BOUNDS = ("symmetric", "branch")
 # Fraction of the distance to the flux coupling's fold that the bounded input
 # may use (model.md section 2: u_max = 0.9 |u_c|).
 FLUX_INPUT_FRACTION = 0.9
@@ -95,6 +96,14 @@ class WuxingNeuron:
         Element ``a`` receiving the input (0..4).
     output_element : int, default=1
         Element ``b`` whose displacement is the signal (0..4).
+    flux_bound : {"symmetric", "branch"}, default="symmetric"
+        Flux coupling: how far the atan-bounded inflow may go.  The stable
+        equilibrium branch through ``x*`` exists for inflows in
+        ``(fold_input, branch_top)``.  ``"symmetric"`` (the specification's
+        choice) bounds both sides by ``0.9 * min(-fold_input, branch_top)``;
+        ``"branch"`` bounds each side by 0.9 of its own limit, so the
+        positive side (about 200 times longer for the default constants) is
+        not squeezed: signals span about -0.13..2.5 instead of -0.13..0.07.
 
     Attributes
     ----------
@@ -110,7 +119,11 @@ class WuxingNeuron:
         equilibrium branch through ``x*`` exists (``None`` for rate).
     input_bound : float
         Flux coupling: ``u_max``, the bound of the effective input
-        ``u_max * (2/pi) * atan(pi u / (2 u_max))``; ``inf`` for rate.
+        ``u_max * (2/pi) * atan(pi u / (2 u_max))`` for ``u < 0``; ``inf``
+        for rate.
+    input_bound_pos : float
+        Flux coupling: the bound for ``u >= 0`` (``input_bound`` unless
+        ``flux_bound="branch"``; ``inf`` where the branch never ends).
 
     Examples
     --------
@@ -134,6 +147,7 @@ class WuxingNeuron:
         coupling="rate",
         input_element=0,
         output_element=1,
+        flux_bound="symmetric",
     ):
         self.K1 = _check_constant("K1", K1, positive=False)
         self.K2 = _check_constant("K2", K2, positive=False)
@@ -144,6 +158,11 @@ class WuxingNeuron:
                 f"coupling must be one of {COUPLINGS}, got {coupling!r}."
             )
         self.coupling = coupling
+        if flux_bound not in FLUX_BOUNDS:
+            raise ValueError(
+                f"flux_bound must be one of {FLUX_BOUNDS}, got {flux_bound!r}."
+            )
+        self.flux_bound = flux_bound
         self.input_element = _check_element("input_element", input_element)
         self.output_element = _check_element("output_element", output_element)
 
@@ -156,17 +175,19 @@ class WuxingNeuron:
         if coupling == "rate":
             self._build_rate_table()
             self.fold_input = None
-            self.input_bound = np.inf
+            self.input_bound = self.input_bound_pos = np.inf
         else:
             self._build_flux_branch()
             self.breakpoints = np.empty(0)
 
     def __repr__(self):
+        extra = (f", flux_bound={self.flux_bound!r}"
+                 if self.flux_bound != "symmetric" else "")
         return (
             f"WuxingNeuron(K1={self.K1!r}, K2={self.K2!r}, K3={self.K3!r}, "
             f"r={self.r!r}, coupling={self.coupling!r}, "
             f"input_element={self.input_element}, "
-            f"output_element={self.output_element})"
+            f"output_element={self.output_element}{extra})"
         )
 
     # ------------------------------------------------------------------
@@ -182,10 +203,13 @@ class WuxingNeuron:
         u = np.asarray(u, dtype=float)
         if self.coupling == "rate":
             return u
-        um = self.input_bound
-        v = um * (2 / np.pi) * np.arctan(np.pi * u / (2 * um))
+        um = np.where(u < 0, self.input_bound, self.input_bound_pos)
+        with np.errstate(invalid="ignore"):
+            v = np.where(np.isinf(um), u,
+                         um * (2 / np.pi) * np.arctan(np.pi * u / (2 * um)))
         # far out, atan rounds to pi/2: keep the bound strict, as the kernel does
-        return np.clip(v, -np.nextafter(um, 0), np.nextafter(um, 0))
+        lim = np.nextafter(um, 0)
+        return np.clip(v, -lim, lim)
 
     def rhs(self, x, u=0.0):
         """Right-hand side ``dx/dt`` of the neuron's ODE under input ``u``.
@@ -300,7 +324,8 @@ class WuxingNeuron:
             return "rate", (self.breakpoints, slope, icpt, gain)
         p, q = self._flux_p[b], self._flux_q[b] - xs
         um = self.input_bound if bounded else np.inf
-        return "flux", (um, self._flux_c1, self._flux_beta, p, q)
+        up = self.input_bound_pos if bounded else np.inf
+        return "flux", (um, up, self._flux_c1, self._flux_beta, p, q)
 
     def _element_response(self, u, element, bounded=True):
         u = np.ascontiguousarray(np.atleast_1d(np.asarray(u, dtype=np.float64)))
@@ -379,7 +404,8 @@ class WuxingNeuron:
             if self.coupling == "rate":
                 dfa = x[a]
             else:
-                z = np.pi * uk / (2 * self.input_bound)
+                um = self.input_bound if uk < 0 else self.input_bound_pos
+                z = np.pi * uk / (2 * um)
                 dfa = 1.0 / (1.0 + z * z)
             out[k] = y[a] * dfa
         return out
@@ -534,7 +560,13 @@ class WuxingNeuron:
         with np.errstate(over="ignore", divide="ignore"):
             t_lo, t_hi, u_lo, u_hi = self._flux_range(p, q, c1, beta, N)
         self.fold_input = float(u_lo)
-        self.input_bound = float(FLUX_INPUT_FRACTION * min(-u_lo, u_hi))
+        self.branch_top = float(u_hi)
+        if self.flux_bound == "symmetric":
+            self.input_bound = float(FLUX_INPUT_FRACTION * min(-u_lo, u_hi))
+            self.input_bound_pos = self.input_bound
+        else:
+            self.input_bound = float(FLUX_INPUT_FRACTION * -u_lo)
+            self.input_bound_pos = float(FLUX_INPUT_FRACTION * u_hi)
         self._flux_p, self._flux_q = p, q
         self._flux_c1, self._flux_beta = float(c1), float(beta)
 

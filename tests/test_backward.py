@@ -61,12 +61,13 @@ def unpack(free, layer_units, bound):
     return Ws, bs, C[:n_coef]
 
 
-def ref_forward(X, Ws, bs, neuron):
+def ref_forward(X, Ws, bs, neuron, out_neuron=None):
     """Inputs ``u`` and signals ``s`` of every layer (lists)."""
     S, Us, Ss = np.asarray(X, dtype=np.float64), [], []
-    for W, b in zip(Ws, bs):
+    for i, (W, b) in enumerate(zip(Ws, bs)):
         U = S @ W + b
-        S = neuron.signal(U.ravel()).reshape(U.shape)
+        n = out_neuron if out_neuron is not None and i == len(Ws) - 1 else neuron
+        S = n.signal(U.ravel()).reshape(U.shape)
         Us.append(U)
         Ss.append(S)
     return Us, Ss
@@ -83,9 +84,9 @@ def ref_sample_losses(S, Y, group, squared, scale):
 
 
 def ref_loss(free, X, Y, sw, layer_units, neuron, group, squared, scale, alpha,
-             bound):
+             bound, out_neuron=None):
     Ws, bs, coefs = unpack(free, layer_units, bound)
-    _, Ss = ref_forward(X, Ws, bs, neuron)
+    _, Ss = ref_forward(X, Ws, bs, neuron, out_neuron)
     L = ref_sample_losses(Ss[-1], Y, group, squared, scale)
     return (np.dot(sw, L) + 0.5 * alpha * np.dot(coefs, coefs)) / sw.sum()
 
@@ -111,9 +112,11 @@ def one_hot_groups(rng, n, n_out, group):
 # Setting up a network with a valid finite difference
 # ---------------------------------------------------------------------------
 def build_case(coupling, squared, bound, group=N_OUT, n_out=N_OUT, alpha=0.3,
-               scale=4.0, sparse_like=False, seed0=0, neuron_params=None):
+               scale=4.0, sparse_like=False, seed0=0, neuron_params=None,
+               output_params=None):
     """A network, data and parameters with no input near a breakpoint."""
     neuron = WuxingNeuron(coupling=coupling, **(neuron_params or {}))
+    out_neuron = None if output_params is None else WuxingNeuron(**output_params)
     layer_units = [N_IN, *HIDDEN, n_out]
     for seed in range(seed0, seed0 + 50):
         rng = np.random.RandomState(seed)
@@ -124,12 +127,12 @@ def build_case(coupling, squared, bound, group=N_OUT, n_out=N_OUT, alpha=0.3,
         sw = rng.uniform(0.2, 2.0, N_ROWS)
         rows = rng.permutation(N_ROWS)[:N_BATCH].astype(np.int64)
         net = SymNetwork(layer_units, neuron, np.float64, group, squared, scale,
-                         alpha, bound, n_threads=1)
+                         alpha, bound, n_threads=1, output_neuron=out_neuron)
         net.initialize(np.random.RandomState(seed))
         net.set_params(3.0 * net.free)  # spread the inputs over several pieces
         free = net.free.copy()
         Ws, bs, _ = unpack(free, layer_units, bound)
-        Us, _ = ref_forward(X[rows], Ws, bs, neuron)
+        Us, _ = ref_forward(X[rows], Ws, bs, neuron, out_neuron)
         u_all = np.concatenate([u.ravel() for u in Us])
         if neuron.breakpoints.size == 0 or np.min(
             np.abs(u_all[:, None] - neuron.breakpoints[None, :])
@@ -137,7 +140,8 @@ def build_case(coupling, squared, bound, group=N_OUT, n_out=N_OUT, alpha=0.3,
             break
     else:  # pragma: no cover
         pytest.fail("no seed keeps the inputs away from the breakpoints")
-    return dict(neuron=neuron, layer_units=layer_units, X=X, Y=Y, sw=sw,
+    return dict(neuron=neuron, out_neuron=out_neuron, layer_units=layer_units, X=X, Y=Y,
+                sw=sw,
                 rows=rows, net=net, free=free, Us=Us, group=group,
                 squared=squared, scale=scale, alpha=alpha, bound=bound)
 
@@ -161,7 +165,7 @@ def reference(case):
     def f(free):
         return ref_loss(free, X[rows], Y[rows], sw[rows], case["layer_units"],
                         case["neuron"], case["group"], case["squared"],
-                        case["scale"], case["alpha"], case["bound"])
+                        case["scale"], case["alpha"], case["bound"], case["out_neuron"])
 
     return f(case["free"]), central_difference(f, case["free"])
 
@@ -257,6 +261,27 @@ def test_backward_other_neurons(coupling, params):
     f0, fd = reference(case)
     assert_gradient_matches(grad, fd)
     assert abs(loss_value - f0) <= LOSS_ATOL * max(1.0, abs(f0))
+
+
+@pytest.mark.parametrize("loss", ["log_loss", "squared_error"])
+@pytest.mark.parametrize(
+    "coupling, output",
+    [("rate", dict(coupling="flux", flux_bound="branch")),
+     ("flux", dict(coupling="rate")),
+     ("rate", dict(coupling="flux")),
+     ("flux", dict(coupling="flux", flux_bound="branch"))],
+    ids=["rate-fluxbranch", "flux-rate", "rate-flux", "flux-fluxbranch"],
+)
+def test_backward_with_an_output_layer_of_its_own(coupling, output, loss):
+    """Output neurons of another coupling (output_coupling, flux_bound): the
+    reverse systems of both kinds still give the exact gradient."""
+    case = build_case(coupling, loss == "squared_error", None, output_params=output)
+    grad, loss_value = network_gradient(case)
+    f0, fd = reference(case)
+    assert_gradient_matches(grad, fd)
+    assert abs(loss_value - f0) <= LOSS_ATOL * max(1.0, abs(f0))
+    if output.get("flux_bound") == "branch":  # inputs reach the long positive side
+        assert case["Us"][-1].max() > case["out_neuron"].input_bound
 
 
 def test_backward_float32_matches_float64():

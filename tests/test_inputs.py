@@ -505,3 +505,23 @@ def test_output_coupling_none_is_the_single_coupling_model(coupling):
     for u, v in zip(a.coefs_, b.coefs_):
         assert np.array_equal(u, v)
     assert a.output_neuron_ is a.neuron_
+
+
+@pytest.mark.parametrize("K1, K2, b", [(0.3, 0.2, 1), (0.8, 0.5, 0), (1.0, 1.0, 1)])
+def test_branch_bounded_flux_matches_the_integrated_ode(K1, K2, b):
+    """flux_bound="branch": the long positive side of the branch is the ODE's
+    steady state too (RK4, T = 200), and its gain is the reverse system's."""
+    n = WuxingNeuron(K1=K1, K2=K2, coupling="flux", flux_bound="branch", output_element=b)
+    sym = WuxingNeuron(K1=K1, K2=K2, coupling="flux", output_element=b)
+    assert n.input_bound == sym.input_bound  # the fold side is unchanged
+    assert n.input_bound_pos > 10 * n.input_bound
+    u = np.array([-5.0, -0.5, 0.2, 1.0, 4.0, 15.0, 40.0])
+    np.testing.assert_allclose(rk4_batch(n, u, 200.0), n.steady_state(u), atol=1e-8)
+    s, g = n.response(u)
+    np.testing.assert_allclose(g, n.reverse_gain(u), rtol=1e-9, atol=1e-13)
+    h = 1e-6
+    fd = (n.signal(u + h) - n.signal(u - h)) / (2 * h)
+    np.testing.assert_allclose(g, fd, rtol=1e-5, atol=1e-9)
+    assert np.all(g > 0)  # never flat
+    # the symmetric bound squeezes the positive side: its signal stays small
+    assert s[-1] > 5 * sym.signal(u)[-1]

@@ -57,14 +57,12 @@ def ref_rate_forward(U, breakpoints, slope, intercept, gain):
     return slope[seg] * u + intercept[seg], gain[seg]
 
 
-def ref_flux_forward(U, u_max, c1, beta, p, q):
+def ref_flux_forward(U, u_max, u_max_pos, c1, beta, p, q):
     u = c64(U)
-    if np.isfinite(u_max):
-        z = np.pi * u / (2 * u_max)
-        v = u_max * (2 / np.pi) * np.arctan(z)
-    else:
-        z = np.zeros_like(u)
-        v = u
+    bound = np.where(u < 0, u_max, u_max_pos)
+    with np.errstate(invalid="ignore"):
+        z = np.where(np.isfinite(bound), np.pi * u / (2 * bound), 0.0)
+        v = np.where(np.isfinite(bound), bound * (2 / np.pi) * np.arctan(z), u)
     sq = np.sqrt(np.maximum(c1 * c1 - 4 * beta * v, 0.0))
     # root of beta t^2 + c1 t + v = 0 with dv/dt = -(c1 + 2 beta t) = +sq,
     # in the cancellation-free form (Vieta)
@@ -258,6 +256,8 @@ FLUX_NEURONS = [
     dict(K1=0.8, K2=0.5, coupling="flux"),
     dict(K1=0.3, K2=0.2, coupling="flux", output_element=3),
     dict(K1=1.5, K2=1.0, K3=0.5, r=2.0, coupling="flux", output_element=0),
+    dict(K1=0.3, K2=0.2, coupling="flux", flux_bound="branch"),
+    dict(K1=0.8, K2=0.5, coupling="flux", output_element=0, flux_bound="branch"),
 ]
 
 
@@ -268,9 +268,10 @@ FLUX_NEURONS = [
 def test_flux_forward(dtype, rtol, kw, bounded, shape):
     rng = np.random.default_rng(1)
     neuron = WuxingNeuron(**kw)
-    kind, (um, c1, beta, p, q) = neuron.kernel_table(bounded=bounded)
+    kind, (um, up, c1, beta, p, q) = neuron.kernel_table(bounded=bounded)
     assert kind == "flux"
     assert np.isfinite(um) == bounded
+    assert up >= um
     if bounded:
         U = rng.standard_normal(shape) * 3.0
         flat = U.reshape(-1)
@@ -282,19 +283,19 @@ def test_flux_forward(dtype, rtol, kw, bounded, shape):
     if dtype == np.float32:
         U = np.clip(U, -1e30, 1e30)
     U = np.ascontiguousarray(U, dtype=dtype)
-    S_ref, G_ref = ref_flux_forward(U, um, c1, beta, p, q)
+    S_ref, G_ref = ref_flux_forward(U, um, up, c1, beta, p, q)
     S, G = nan_like(shape, dtype), nan_like(shape, dtype)
-    K.flux_forward(U, um, c1, beta, p, q, S, G, 1)
+    K.flux_forward(U, um, up, c1, beta, p, q, S, G, 1)
     # S = p t + q cancels near u = 0: judge against |p t| + |q|
     assert_close(S, S_ref, rtol, np.abs(S_ref - q) + abs(q))
     assert_close(G, G_ref, rtol)
     for nt in THREADS:
         S2, G2 = nan_like(shape, dtype), nan_like(shape, dtype)
-        K.flux_forward(U, um, c1, beta, p, q, S2, G2, nt)
+        K.flux_forward(U, um, up, c1, beta, p, q, S2, G2, nt)
         assert np.array_equal(S, S2) and np.array_equal(G, G2)
     U2 = U.copy()
     G3 = nan_like(shape, dtype)
-    K.flux_forward(U2, um, c1, beta, p, q, U2, G3, 1)
+    K.flux_forward(U2, um, up, c1, beta, p, q, U2, G3, 1)
     assert np.array_equal(U2, S) and np.array_equal(G3, G)
 
 
@@ -314,7 +315,7 @@ def test_flux_forward_solves_the_branch(c1, beta):
             u = np.linspace(-3.0, 0.9 * v_fold, 19)
         U = u.reshape(-1, 1).copy()
         S, G = np.empty_like(U), np.empty_like(U)
-        K.flux_forward(U, u_max, c1, beta, p, q, S, G, 1)
+        K.flux_forward(U, u_max, u_max, c1, beta, p, q, S, G, 1)
         if np.isfinite(u_max):
             v = u_max * (2 / np.pi) * np.arctan(np.pi * u / (2 * u_max))
         else:
@@ -324,8 +325,8 @@ def test_flux_forward_solves_the_branch(c1, beta):
         assert np.all(-(c1 + 2 * beta * t) > 0)
         h = 1e-6
         Sp, Sm, Gx = np.empty_like(U), np.empty_like(U), np.empty_like(U)
-        K.flux_forward(U + h, u_max, c1, beta, p, q, Sp, Gx, 1)
-        K.flux_forward(U - h, u_max, c1, beta, p, q, Sm, Gx, 1)
+        K.flux_forward(U + h, u_max, u_max, c1, beta, p, q, Sp, Gx, 1)
+        K.flux_forward(U - h, u_max, u_max, c1, beta, p, q, Sm, Gx, 1)
         np.testing.assert_allclose(G, (Sp - Sm) / (2 * h), rtol=1e-6, atol=1e-8)
 
 
@@ -334,7 +335,7 @@ def test_flux_forward_below_fold_is_finite():
     c1, beta, p, q = 2.0, -1.0, 0.5, 0.1
     U = np.array([[-1.0 - 1e-9, -5.0, -1e300]])  # fold at -c1^2 / (4 |beta|) = -1
     S, G = nan_like(U.shape, np.float64), nan_like(U.shape, np.float64)
-    K.flux_forward(U, np.inf, c1, beta, p, q, S, G, 1)
+    K.flux_forward(U, np.inf, np.inf, c1, beta, p, q, S, G, 1)
     assert np.all(np.isfinite(S)) and np.all(np.isfinite(G))
     np.testing.assert_array_equal(G, 0.0)
     np.testing.assert_allclose(S, p * (-c1 / (2 * beta)) + q)
