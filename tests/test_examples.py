@@ -9,6 +9,7 @@ pytest.importorskip("matplotlib")
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
 EXAMPLES = {
+    "plot_compare_digits": ["compare_digits.png"],
     "plot_grid_search": ["plot_grid_search.png"],
     "plot_neuron": ["plot_neuron.png"],
     "plot_coef_bound": ["plot_coef_bound.png", "plot_coef_bound_curves.png"],
