@@ -24,7 +24,13 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._network import SymNetwork, forward_kernel, make_input, output_signals
+from ._network import (
+    SymNetwork,
+    forward_kernel,
+    make_input,
+    output_signals,
+    readout_outputs,
+)
 from ._neuron import WuxingNeuron
 from ._optim import AdamOptimizer, ArctanBound, SGDOptimizer
 
@@ -86,6 +92,15 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
         by 0.9 of the nearer end of the equilibrium branch (the fold below);
         ``"branch"`` bounds each side by 0.9 of its own end, so the signal is
         not squeezed above (see :class:`WuxingNeuron`).
+    readout : {"signal", "difference"}, default="signal"
+        How output neurons make the logits: ``"signal"``, one output neuron
+        per logit, ``z = output_scale * s``; ``"difference"``, a pair per
+        logit, ``z = output_scale * (s_plus - s_minus)``.  A neuron's signal
+        is bounded below (its output element cannot fall under zero), so with
+        ``"signal"`` the loss lowers a wrong class's logit by driving its
+        neuron towards its floor, where the gain vanishes (a rate neuron
+        dies there); with ``"difference"`` it can raise the partner instead,
+        and every logit stays movable in both directions.
     K1 : float, default=0.3
         Generation constant of every neuron.
     K2 : float, default=0.2
@@ -201,7 +216,7 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
         Number of layers, input and output included.
     n_outputs_ : int
         Number of output neurons (``n_classes``; 2 per label for multilabel,
-        2 for binary problems).
+        2 for binary problems; twice as many with ``readout="difference"``).
     output_scale_ : float
         The ``output_scale`` used (``"auto"`` resolved).
     out_activation_ : str
@@ -240,6 +255,7 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
         "coupling": [StrOptions({"rate", "flux"})],
         "output_coupling": [StrOptions({"rate", "flux"}), None],
         "flux_bound": [StrOptions({"symmetric", "branch"})],
+        "readout": [StrOptions({"signal", "difference"})],
         "K1": [Interval(Real, None, None, closed="neither")],
         "K2": [Interval(Real, None, None, closed="neither")],
         "K3": [Interval(Real, 0, None, closed="neither")],
@@ -278,6 +294,7 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
         coupling="rate",
         output_coupling=None,
         flux_bound="symmetric",
+        readout="signal",
         K1=0.3,
         K2=0.2,
         K3=1.0,
@@ -313,6 +330,7 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
         self.coupling = coupling
         self.output_coupling = output_coupling
         self.flux_bound = flux_bound
+        self.readout = readout
         self.K1 = K1
         self.K2 = K2
         self.K3 = K3
@@ -419,7 +437,7 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
         -------
         log_proba : ndarray of shape (n_samples, n_classes)
         """
-        S = self._output_signals(X)
+        S = self._outputs(X)
         logp = _group_log_softmax(self.output_scale_ * S.astype(np.float64),
                                   self._group)
         if self._multilabel:
@@ -438,7 +456,7 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_labels)
         """
-        S = self._output_signals(X)
+        S = self._outputs(X)
         if self._multilabel:
             return (S[:, 1::2] > S[:, 0::2]).astype(int)
         return self.classes_[np.argmax(S, axis=1)]
@@ -459,6 +477,10 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
                           dtype=dtype)
         coefs, intercepts = self._user_coefficients(dtype)
         return output_signals(X, coefs, intercepts, self._kernels(), self._n_threads())
+
+    def _outputs(self, X):
+        """The logits' signals: output signals, or their pair differences."""
+        return readout_outputs(self._output_signals(X), self._readout)
 
     def _user_coefficients(self, dtype):
         """``coefs_`` and ``intercepts_`` as the user sees them (they may have
@@ -669,9 +691,17 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
                     "other K1, K2 (non-zero coupling) or another output_element."
                 )
         if first_pass:
+            readout = self.readout
             rng = check_random_state(self.random_state)
-            layer_units = [X.shape[1], *[int(h) for h in hidden], n_outputs]
+            width = 2 * n_outputs if readout == "difference" else n_outputs
+            layer_units = [X.shape[1], *[int(h) for h in hidden], width]
         else:
+            readout = self._readout  # the fitted network's output layer
+            if not incremental and self.readout != readout:
+                raise ValueError(
+                    "warm_start needs the same readout as the fitted model: "
+                    f"{readout!r} vs {self.readout!r}."
+                )
             rng = copy.deepcopy(self._random_state)
             layer_units = [X.shape[1], *self._layer_units[1:]]
             if not incremental and list(layer_units[1:-1]) != [int(h) for h in hidden]:
@@ -691,7 +721,7 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
         net = SymNetwork(
             layer_units, neuron, dtype, group, self.loss == "squared_error",
             output_scale, self.alpha, self.coef_bound, n_threads,
-            output_neuron=output_neuron,
+            output_neuron=output_neuron, readout=readout,
         )
         if first_pass:
             net.initialize(rng)
@@ -766,7 +796,7 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
                 if self.verbose:
                     print(f"Iteration {n_iter}, loss = {loss:.8f}")
                 if self.early_stopping:
-                    S_val = net.output_signals(X_val)
+                    S_val = net.outputs(X_val)
                     if multilabel:
                         pred = (S_val[:, 1::2] > S_val[:, 0::2]).astype(int)
                         true = (y_val[:, 1::2] > 0.5).astype(int)
@@ -825,7 +855,8 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
         self._warn_dead(net)
         self.fixed_point_ = neuron.fixed_point
         self.output_scale_ = output_scale
-        self.n_outputs_ = n_outputs
+        self.n_outputs_ = layer_units[-1]
+        self._readout = readout
         self.n_layers_ = len(layer_units)
         self._layer_units = list(layer_units)
         self.out_activation_ = "softmax"

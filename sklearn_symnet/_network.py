@@ -255,6 +255,14 @@ def _forward_chunk(Xc, src, rows, coefs, intercepts, kernels, nt):
     return A
 
 
+def readout_outputs(S, readout):
+    """The loss's outputs from the output signals ``S``: ``S`` itself, or the
+    differences ``S[:, 0::2] - S[:, 1::2]`` of the output pairs."""
+    if readout == "difference":
+        return S[:, 0::2] - S[:, 1::2]
+    return S
+
+
 class SymNetwork:
     """Layers of Wuxing neurons joined by connection coefficients.
 
@@ -280,10 +288,14 @@ class SymNetwork:
         OpenMP threads for the kernels.
     output_neuron : WuxingNeuron or None
         The neuron of the output layer (None: ``neuron``).
+    readout : {"signal", "difference"}
+        How the output signals make the loss's outputs: each output signal
+        itself, or the difference of consecutive pairs of output neurons
+        (``z_k = s_2k - s_2k+1``; the output layer is twice as wide).
     """
 
     def __init__(self, layer_units, neuron, dtype, group, squared, output_scale,
-                 alpha, coef_bound, n_threads, output_neuron=None):
+                 alpha, coef_bound, n_threads, output_neuron=None, readout="signal"):
         self.layer_units = list(layer_units)
         self.dtype = np.dtype(dtype)
         self.group = int(group)
@@ -291,6 +303,9 @@ class SymNetwork:
         self.output_scale = float(output_scale)
         self.alpha = float(alpha)
         self.n_threads = int(n_threads)
+        if readout not in ("signal", "difference"):
+            raise ValueError(f"readout must be 'signal' or 'difference', got {readout!r}.")
+        self.readout = readout
         self.bound = None if coef_bound is None else ArctanBound(coef_bound)
         n_weight_layers = len(self.layer_units) - 1
         out = neuron if output_neuron is None else output_neuron
@@ -362,7 +377,11 @@ class SymNetwork:
         self._U = [np.empty((batch, m), dtype=dt) for m in widths]
         self._S = [np.empty((batch, m), dtype=dt) for m in widths]
         self._G = [np.empty((batch, m), dtype=dt) for m in widths]
-        self._Y = np.empty((batch, widths[-1]), dtype=dt)
+        n_z = widths[-1] // 2 if self.readout == "difference" else widths[-1]
+        self._Y = np.empty((batch, n_z), dtype=dt)
+        if self.readout == "difference":
+            self._Z = np.empty((batch, n_z), dtype=dt)
+            self._EZ = np.empty((batch, n_z), dtype=dt)
         self._sw = np.empty(batch, dtype=dt)
         self._batch = batch
         self._views_cache = {}
@@ -370,6 +389,10 @@ class SymNetwork:
     def output_signals(self, X):
         """Output-layer signals of the current coefficients for ``X``."""
         return output_signals(X, self.coefs, self.intercepts, self.kernels, self.n_threads)
+
+    def outputs(self, X):
+        """The loss's outputs ``z`` for ``X`` (signals, or pair differences)."""
+        return readout_outputs(self.output_signals(X), self.readout)
 
     def thread_limits(self):
         """BLAS held to one thread for a training call: the kernels' OpenMP
@@ -439,8 +462,18 @@ class SymNetwork:
         np.take(sw, rows, out=swb)
         weight = float(swb.sum())
         E = U  # the input buffers are free again: reuse them for error signals
-        loss = _kernels.output_error(S[-1], Yb, swb, self.output_scale, self.group,
-                                     self.squared, E[-1])
+        if self.readout == "difference":
+            # z = s+ - s-: the error enters both neurons' reverse systems, with
+            # opposite signs (dz/ds+ = 1, dz/ds- = -1)
+            Z, EZ = self._Z[:m], self._EZ[:m]
+            np.subtract(S[-1][:, 0::2], S[-1][:, 1::2], out=Z)
+            loss = _kernels.output_error(Z, Yb, swb, self.output_scale, self.group,
+                                         self.squared, EZ)
+            E[-1][:, 0::2] = EZ
+            np.negative(EZ, out=E[-1][:, 1::2])
+        else:
+            loss = _kernels.output_error(S[-1], Yb, swb, self.output_scale, self.group,
+                                         self.squared, E[-1])
         if weight <= 0:
             return None
         # backward signal propagation through the reverse systems

@@ -84,10 +84,11 @@ def ref_sample_losses(S, Y, group, squared, scale):
 
 
 def ref_loss(free, X, Y, sw, layer_units, neuron, group, squared, scale, alpha,
-             bound, out_neuron=None):
+             bound, out_neuron=None, readout="signal"):
     Ws, bs, coefs = unpack(free, layer_units, bound)
     _, Ss = ref_forward(X, Ws, bs, neuron, out_neuron)
-    L = ref_sample_losses(Ss[-1], Y, group, squared, scale)
+    Z = Ss[-1] if readout == "signal" else Ss[-1][:, 0::2] - Ss[-1][:, 1::2]
+    L = ref_sample_losses(Z, Y, group, squared, scale)
     return (np.dot(sw, L) + 0.5 * alpha * np.dot(coefs, coefs)) / sw.sum()
 
 
@@ -113,11 +114,11 @@ def one_hot_groups(rng, n, n_out, group):
 # ---------------------------------------------------------------------------
 def build_case(coupling, squared, bound, group=N_OUT, n_out=N_OUT, alpha=0.3,
                scale=4.0, sparse_like=False, seed0=0, neuron_params=None,
-               output_params=None):
+               output_params=None, readout="signal"):
     """A network, data and parameters with no input near a breakpoint."""
     neuron = WuxingNeuron(coupling=coupling, **(neuron_params or {}))
     out_neuron = None if output_params is None else WuxingNeuron(**output_params)
-    layer_units = [N_IN, *HIDDEN, n_out]
+    layer_units = [N_IN, *HIDDEN, 2 * n_out if readout == "difference" else n_out]
     for seed in range(seed0, seed0 + 50):
         rng = np.random.RandomState(seed)
         X = rng.normal(0.0, 1.0, (N_ROWS, N_IN))
@@ -127,7 +128,8 @@ def build_case(coupling, squared, bound, group=N_OUT, n_out=N_OUT, alpha=0.3,
         sw = rng.uniform(0.2, 2.0, N_ROWS)
         rows = rng.permutation(N_ROWS)[:N_BATCH].astype(np.int64)
         net = SymNetwork(layer_units, neuron, np.float64, group, squared, scale,
-                         alpha, bound, n_threads=1, output_neuron=out_neuron)
+                         alpha, bound, n_threads=1, output_neuron=out_neuron,
+                         readout=readout)
         net.initialize(np.random.RandomState(seed))
         net.set_params(3.0 * net.free)  # spread the inputs over several pieces
         free = net.free.copy()
@@ -140,8 +142,8 @@ def build_case(coupling, squared, bound, group=N_OUT, n_out=N_OUT, alpha=0.3,
             break
     else:  # pragma: no cover
         pytest.fail("no seed keeps the inputs away from the breakpoints")
-    return dict(neuron=neuron, out_neuron=out_neuron, layer_units=layer_units, X=X, Y=Y,
-                sw=sw,
+    return dict(neuron=neuron, out_neuron=out_neuron, readout=readout,
+                layer_units=layer_units, X=X, Y=Y, sw=sw,
                 rows=rows, net=net, free=free, Us=Us, group=group,
                 squared=squared, scale=scale, alpha=alpha, bound=bound)
 
@@ -165,7 +167,8 @@ def reference(case):
     def f(free):
         return ref_loss(free, X[rows], Y[rows], sw[rows], case["layer_units"],
                         case["neuron"], case["group"], case["squared"],
-                        case["scale"], case["alpha"], case["bound"], case["out_neuron"])
+                        case["scale"], case["alpha"], case["bound"], case["out_neuron"],
+                        case["readout"])
 
     return f(case["free"]), central_difference(f, case["free"])
 
@@ -282,6 +285,25 @@ def test_backward_with_an_output_layer_of_its_own(coupling, output, loss):
     assert abs(loss_value - f0) <= LOSS_ATOL * max(1.0, abs(f0))
     if output.get("flux_bound") == "branch":  # inputs reach the long positive side
         assert case["Us"][-1].max() > case["out_neuron"].input_bound
+
+
+@pytest.mark.parametrize("loss", ["log_loss", "squared_error"])
+@pytest.mark.parametrize("group", [N_OUT, 2], ids=["softmax", "pairs"])
+@pytest.mark.parametrize("coupling, output",
+                         [("rate", None), ("flux", dict(coupling="flux", flux_bound="branch"))],
+                         ids=["rate", "fluxbranch"])
+def test_backward_difference_readout(coupling, output, group, loss):
+    """readout="difference": each logit is s+ - s-; the error enters the two
+    neurons' reverse systems with opposite signs, and the gradient is exact."""
+    n_out = 4 if group == 2 else N_OUT
+    case = build_case(coupling, loss == "squared_error", None, group=group, n_out=n_out,
+                      output_params=output, readout="difference",
+                      neuron_params=None if output is None else dict(flux_bound="branch"))
+    assert case["layer_units"][-1] == 2 * n_out
+    grad, loss_value = network_gradient(case)
+    f0, fd = reference(case)
+    assert_gradient_matches(grad, fd)
+    assert abs(loss_value - f0) <= LOSS_ATOL * max(1.0, abs(f0))
 
 
 def test_backward_float32_matches_float64():

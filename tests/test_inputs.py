@@ -525,3 +525,55 @@ def test_branch_bounded_flux_matches_the_integrated_ode(K1, K2, b):
     assert np.all(g > 0)  # never flat
     # the symmetric bound squeezes the positive side: its signal stays small
     assert s[-1] > 5 * sym.signal(u)[-1]
+
+
+@pytest.mark.parametrize("kind", ["multiclass", "binary", "multilabel"])
+def test_difference_readout_estimator(kind):
+    X = values("dense").astype(float)
+    if kind == "multiclass":
+        y, n_logits = Y, 3
+    elif kind == "binary":
+        y, n_logits = Y % 2, 2
+    else:
+        y, n_logits = np.stack([Y == 0, Y == 1], axis=1).astype(int), 4
+    model = quiet(small(readout="difference", max_iter=40).fit, X, y)
+    assert model.coefs_[-1].shape[1] == model.n_outputs_ == 2 * n_logits
+    P = model.predict_proba(X)
+    if kind == "multilabel":
+        assert P.shape == (N, 2) and np.all((P > 0) & (P < 1))
+    else:
+        np.testing.assert_allclose(P.sum(axis=1), 1.0)
+        np.testing.assert_array_equal(model.predict(X), model.classes_[P.argmax(axis=1)])
+    assert model.score(X, y) > 0.6
+    # the logits are the pair differences of the output signals
+    S = model._output_signals(X)
+    if kind == "multiclass":
+        Z = model.output_scale_ * (S[:, 0::2] - S[:, 1::2])
+        np.testing.assert_allclose(np.log(P), Z - np.log(np.exp(Z).sum(1, keepdims=True)),
+                                   atol=1e-10)
+    quiet(model.partial_fit, X, y)  # continues with its pairs
+    assert model.coefs_[-1].shape[1] == 2 * n_logits
+    with pytest.raises(ValueError, match="same readout"):
+        model.set_params(warm_start=True, readout="signal").fit(X, y)
+
+
+def test_difference_readout_relearns_relabelled_data():
+    """The failure of issue 9: after a fit, relabelled data must be learnt.
+    With one neuron per logit the wrong-class outputs sit on their zero-gain
+    floor; with pairs the loss can move every logit both ways."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_digits(return_X_y=True)
+    Xtr, Xte, ytr, yte = train_test_split(X / 16, y, test_size=0.25, stratify=y,
+                                          random_state=0)
+    swap = np.array([1, 0, 2, 3, 4, 5, 6, 7, 9, 8])
+    acc = {}
+    for readout in ("signal", "difference"):
+        model = quiet(SymNetClassifier(readout=readout, random_state=0, max_iter=60).fit,
+                      Xtr, ytr)
+        for _ in range(10):
+            quiet(model.partial_fit, Xtr, swap[ytr])
+        acc[readout] = model.score(Xte, swap[yte])
+    assert acc["difference"] > 0.93
+    assert acc["difference"] > acc["signal"] + 0.05
