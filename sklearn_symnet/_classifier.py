@@ -92,7 +92,7 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
         by 0.9 of the nearer end of the equilibrium branch (the fold below);
         ``"branch"`` bounds each side by 0.9 of its own end, so the signal is
         not squeezed above (see :class:`WuxingNeuron`).
-    readout : {"signal", "difference"}, default="signal"
+    readout : {"signal", "difference"}, default="difference"
         How output neurons make the logits: ``"signal"``, one output neuron
         per logit, ``z = output_scale * s``; ``"difference"``, a pair per
         logit, ``z = output_scale * (s_plus - s_minus)``.  A neuron's signal
@@ -294,7 +294,7 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
         coupling="rate",
         output_coupling=None,
         flux_bound="symmetric",
-        readout="signal",
+        readout="difference",
         K1=0.3,
         K2=0.2,
         K3=1.0,

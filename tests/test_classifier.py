@@ -176,8 +176,9 @@ def test_fitted_attributes():
         clf.fit(X, y)
     assert np.array_equal(clf.classes_, [0, 1, 2])
     assert isinstance(clf.coefs_, list) and isinstance(clf.intercepts_, list)
-    assert [c.shape for c in clf.coefs_] == [(6, 7), (7, 5), (5, 3)]
-    assert [b.shape for b in clf.intercepts_] == [(7,), (5,), (3,)]
+    # readout="difference": a pair of output neurons per class
+    assert [c.shape for c in clf.coefs_] == [(6, 7), (7, 5), (5, 6)]
+    assert [b.shape for b in clf.intercepts_] == [(7,), (5,), (6,)]
     assert all(c.dtype == np.float64 for c in clf.coefs_ + clf.intercepts_)
     assert isinstance(clf.n_iter_, int) and clf.n_iter_ == 8
     assert clf.t_ == 8 * X.shape[0]
@@ -188,7 +189,7 @@ def test_fitted_attributes():
     assert clf.loss_curve_[-1] < clf.loss_curve_[0]
     assert clf.n_features_in_ == 6
     assert clf.n_layers_ == 4
-    assert clf.n_outputs_ == 3
+    assert clf.n_outputs_ == 6
     assert clf.fixed_point_ == 0.5 / 2.0
     assert isinstance(clf.neuron_, WuxingNeuron)
     assert (clf.neuron_.K3, clf.neuron_.r) == (2.0, 0.5)
@@ -237,7 +238,7 @@ def test_binary_labels():
                                      learning_rate_init=0.01, random_state=0),
                     X, labels)
     assert np.array_equal(clf.classes_, [-1, 7])
-    assert clf.n_outputs_ == 2
+    assert clf.n_outputs_ == 4  # two competing logits, each a pair of neurons
     pred = check_probabilities(clf, X)
     assert pred.dtype == labels.dtype
     assert np.mean(pred == labels) > 0.95
@@ -250,7 +251,7 @@ def test_multiclass_labels():
                                      learning_rate_init=0.01, random_state=0),
                     X, labels)
     assert np.array_equal(clf.classes_, [3, 5, 10, 11])
-    assert clf.n_outputs_ == 4
+    assert clf.n_outputs_ == 8
     pred = check_probabilities(clf, X)
     assert np.unique(pred).size == 4
     assert np.mean(pred == labels) > 0.95
@@ -497,7 +498,7 @@ def test_multilabel():
     X, Y = make_multilabel_classification(n_samples=200, n_classes=4, random_state=0)
     clf = quiet_fit(SymNetClassifier(hidden_layer_sizes=(32,), max_iter=100,
                                      learning_rate_init=0.01, random_state=0), X, Y)
-    assert clf.n_outputs_ == 8
+    assert clf.n_outputs_ == 16  # per label two logits, each a pair of neurons
     assert np.array_equal(clf.classes_, np.arange(4))
     pred = clf.predict(X)
     proba = clf.predict_proba(X)

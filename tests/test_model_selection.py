@@ -261,7 +261,7 @@ def test_clone_and_params_round_trip(digits_small):
     assert other.K1 == 0.3 and other.coupling == "rate"
     other.fit(X, y)
     assert other.neuron_.K1 == 0.3 and other.neuron_.coupling == "rate"
-    assert [W.shape[1] for W in other.coefs_] == [12, 7, 10]
+    assert [W.shape[1] for W in other.coefs_] == [12, 7, 20]  # pairs per class
 
     # nested parameters through a pipeline
     pipe = Pipeline([("scale", MinMaxScaler()), ("clf", est)])

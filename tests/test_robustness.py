@@ -987,7 +987,7 @@ def test_concurrent_predict(data):
     rng = np.random.RandomState(5)
     X = rng.rand(300, 4)
     y = np.digitize(X[:, 0] + 0.3 * X[:, 1], [0.5, 0.9])
-    model = small(hidden_layer_sizes=(16, 8), max_iter=20).fit(X, y)
+    model = small(hidden_layer_sizes=(16, 8), max_iter=60).fit(X, y)
     batches = [rng.rand(200 + 10 * i, 4) for i in range(20)]
     expected = [(model.predict(b), model.predict_proba(b)) for b in batches]
 
