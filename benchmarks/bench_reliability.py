@@ -24,6 +24,7 @@ import time
 import warnings
 
 import numpy as np
+from bench_suite import _parse_params  # noqa: E402  (this folder, run as a script)
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
@@ -104,17 +105,7 @@ CASES = {
 
 def _parse_variant(text):
     name, _, params = text.partition(":")
-    kw = {}
-    for item in filter(None, params.split(",")):
-        key, _, value = item.partition("=")
-        for cast in (int, float):
-            try:
-                value = cast(value)
-                break
-            except ValueError:
-                pass
-        kw[key] = None if value == "None" else value
-    return name, kw
+    return name, _parse_params(params)
 
 
 def run(variants, cases=None):

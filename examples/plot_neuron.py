@@ -72,14 +72,7 @@ def energy_around(x, x_hat):
 
 def ode_steady_signal(neuron, u, t_max, dt):
     """Steady signal of every input in ``u`` by vectorised RK4 from x*."""
-    u = np.asarray(u, dtype=float)
-    x = np.tile(neuron.fixed_point_vector, (u.shape[0], 1))
-    for _ in range(int(round(t_max / dt))):
-        k1 = neuron.rhs(x, u)
-        k2 = neuron.rhs(x + 0.5 * dt * k1, u)
-        k3 = neuron.rhs(x + 0.5 * dt * k2, u)
-        k4 = neuron.rhs(x + dt * k3, u)
-        x = np.maximum(x + (dt / 6.0) * (k1 + 2 * k2 + 2 * k3 + k4), 0.0)
+    x = neuron.integrate(u, t_max=t_max, dt=dt)
     return x[:, neuron.output_element] - neuron.fixed_point
 
 

@@ -253,14 +253,7 @@ def test_round_constants_solve_the_complementarity_problem(K1, K2, a):
 
 
 def rk4_batch(n, u, t_max, dt=0.01):
-    x = np.tile(n.fixed_point_vector, (u.shape[0], 1))
-    for _ in range(int(round(t_max / dt))):
-        k1 = n.rhs(x, u)
-        k2 = n.rhs(x + 0.5 * dt * k1, u)
-        k3 = n.rhs(x + 0.5 * dt * k2, u)
-        k4 = n.rhs(x + dt * k3, u)
-        x = np.maximum(x + (dt / 6) * (k1 + 2 * k2 + 2 * k3 + k4), 0.0)
-    return x
+    return n.integrate(u, t_max=t_max, dt=dt)
 
 
 @pytest.mark.parametrize("coupling", ["rate", "flux"])
