@@ -34,8 +34,16 @@ from ._network import (
 from ._neuron import WuxingNeuron
 from ._optim import AdamOptimizer, ArctanBound, SGDOptimizer
 
-# output_scale="auto": measured on digits / MNIST / iris (docs/choices.md)
-AUTO_OUTPUT_SCALE = {"rate": 4.0, "flux": 20.0, "flux-branch": 4.0}
+# output_scale="auto", by (output coupling, readout): measured on digits, MNIST
+# and the real-data suite (docs/choices.md)
+AUTO_OUTPUT_SCALE = {
+    ("rate", "signal"): 4.0,
+    ("rate", "difference"): 2.0,  # a pair's difference spreads twice as far
+    ("flux", "signal"): 20.0,
+    ("flux", "difference"): 20.0,
+    ("flux-branch", "signal"): 4.0,
+    ("flux-branch", "difference"): 4.0,
+}
 
 
 
@@ -119,9 +127,12 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
         ``softmax(output_scale * s)``, or squared error to one-hot targets.
     output_scale : float or "auto", default="auto"
         ``beta`` in ``softmax(beta * s)``: converts signals into logits.
-        ``"auto"`` is 4 for rate-coupled output neurons and 20 for flux, whose
+        ``"auto"``: for rate-coupled output neurons 2 with
+        ``readout="difference"`` (a pair's difference spreads twice as far)
+        and 4 with ``"signal"``; 20 for flux with the symmetric bound, whose
         signals are bounded to a narrow range (about -0.14..0.08 for the
-        default constants) and need a larger scale to express confidence.
+        default constants) and need a larger scale to express confidence;
+        4 for flux with ``flux_bound="branch"``.
     solver : {"adam", "sgd"}, default="adam"
         Optimiser of the coefficients.
     learning_rate_init : float, default=3e-3
@@ -715,7 +726,7 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
             key = output_neuron.coupling
             if key == "flux" and output_neuron.flux_bound == "branch":
                 key = "flux-branch"
-            output_scale = AUTO_OUTPUT_SCALE[key]
+            output_scale = AUTO_OUTPUT_SCALE[key, readout]
         else:
             output_scale = float(self.output_scale)
         net = SymNetwork(

@@ -483,7 +483,7 @@ def test_flux_hidden_layers_never_sit_on_a_zero_gain_piece():
                         learning_rate_init=0.3).fit, X, Y)
     assert model.dead_fraction_[0] == 0.0
     assert model.neuron_.coupling == "flux" and model.output_neuron_.coupling == "rate"
-    assert model.output_scale_ == 4.0  # "auto" follows the output layer's coupling
+    assert model.output_scale_ == 2.0  # "auto": rate outputs read in pairs
     S = model._output_signals(X)
     # prediction uses the output layer's own kernel: its signals are rate signals
     # (flux signals of these constants never leave about -0.14..0.08)
