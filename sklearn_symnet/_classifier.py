@@ -26,7 +26,7 @@ from sklearn.utils.validation import (
 
 from ._network import (
     SymNetwork,
-    forward_kernel,
+    layer_kernels,
     make_input,
     output_signals,
     readout_outputs,
@@ -88,13 +88,12 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
         ``"flux"`` adds a bounded inflow (smooth, saturating response).
         This is the coupling of the hidden neurons; see ``output_coupling``.
     output_coupling : {"rate", "flux"} or None, default=None
-        Coupling of the output neurons; None uses ``coupling``.  With
-        ``coupling="flux", output_coupling="rate"`` the hidden neurons can
-        never sit on a zero-gain piece (a flux neuron's input is an inflow)
-        while the outputs stay unbounded above; it survives much larger
-        steps than the all-rate default (``docs/model.md``, measured in
-        ``benchmarks/bench_reliability.py``).  Flux *output* neurons saturate
-        at their bounded input and are the weakest choice at large steps.
+        Coupling of the output neurons; None uses ``coupling``.  Measured in
+        ``benchmarks/bench_reliability.py`` and the suite (``docs/model.md``
+        section 3b): no mixed choice beat the single coupling as a default;
+        flux output neurons with the symmetric bound saturate and are the
+        weakest choice at large steps.  For large steps use
+        ``coupling="flux", flux_bound="branch"``.
     flux_bound : {"symmetric", "branch"}, default="symmetric"
         Flux-coupled neurons: ``"symmetric"`` bounds the inflow on both sides
         by 0.9 of the nearer end of the equilibrium branch (the fold below);
@@ -535,9 +534,7 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
         net.set_params(ArctanBound(self.coef_bound).to_free(flat))
 
     def _kernels(self):
-        n_hidden = len(self._layer_units) - 2
-        return ([forward_kernel(self.neuron_)] * n_hidden
-                + [forward_kernel(self.output_neuron_)])
+        return layer_kernels(len(self._layer_units) - 1, self.neuron_, self.output_neuron_)
 
     def _n_threads(self):
         if self.n_jobs == 0:
@@ -860,9 +857,7 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = all_classes
         self.neuron_ = neuron
         self.output_neuron_ = output_neuron
-        self.dead_fraction_ = np.array([
-            c.sum() / max(net.dead_samples * c.shape[0], 1) for c in net.dead_counts
-        ])
+        self.dead_fraction_ = net.dead_fraction()
         self._warn_dead(net)
         self.fixed_point_ = neuron.fixed_point
         self.output_scale_ = output_scale
@@ -894,15 +889,16 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
             warnings.warn(
                 f"Every neuron of hidden layer(s) {dead_layers} sat on a zero-gain "
                 "piece for every sample of the last epoch: no error signal passes "
-                "them and the network cannot learn. Lower learning_rate_init, set "
-                "coef_bound, or use coupling='flux'.", DeadNeuronWarning,
+                "them and the network cannot learn. Lower learning_rate_init, or "
+                "train at large steps with coupling='flux', flux_bound='branch' "
+                "(flux neurons never have a zero gain).", DeadNeuronWarning,
             )
         if len(dead_out):
             warnings.warn(
                 f"Output neuron(s) {[int(k) for k in dead_out]} sat on a zero-gain piece for every "
                 "sample of the last epoch and cannot recover (a rate-coupled neuron "
                 "whose input element is extinct has zero gain). Lower "
-                "learning_rate_init, or use coupling='flux', output_coupling='rate'.",
+                "learning_rate_init, or use coupling='flux', flux_bound='branch'.",
                 DeadNeuronWarning,
             )
 

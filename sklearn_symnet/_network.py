@@ -64,6 +64,13 @@ def forward_kernel(neuron):
     return fn, table
 
 
+def layer_kernels(n_weight_layers, neuron, output_neuron=None):
+    """Each layer's ``(kernel, table)``: ``neuron`` for the hidden layers,
+    ``output_neuron`` (default ``neuron``) for the output layer."""
+    out = neuron if output_neuron is None else output_neuron
+    return [forward_kernel(neuron)] * (n_weight_layers - 1) + [forward_kernel(out)]
+
+
 class _DenseGatherInput:
     """Dense input: gather the minibatch rows, then one product.
 
@@ -234,8 +241,8 @@ def output_signals(X, coefs, intercepts, kernels, n_threads):
 
 def _forward_chunk(Xc, src, rows, coefs, intercepts, kernels, nt):
     A = Xc
+    m = Xc.shape[0] if Xc is not None else rows.shape[0]
     for layer, (W, b, (steady, table)) in enumerate(zip(coefs, intercepts, kernels)):
-        m = Xc.shape[0] if Xc is not None else rows.shape[0]
         U = np.empty((m, W.shape[1]), dtype=W.dtype)
         if layer == 0 and src is not None:
             src.forward(rows, W, b, U, nt)
@@ -255,11 +262,12 @@ def _forward_chunk(Xc, src, rows, coefs, intercepts, kernels, nt):
     return A
 
 
-def readout_outputs(S, readout):
+def readout_outputs(S, readout, out=None):
     """The loss's outputs from the output signals ``S``: ``S`` itself, or the
-    differences ``S[:, 0::2] - S[:, 1::2]`` of the output pairs."""
+    differences ``S[:, 0::2] - S[:, 1::2]`` of the output pairs (into ``out``
+    when given)."""
     if readout == "difference":
-        return S[:, 0::2] - S[:, 1::2]
+        return np.subtract(S[:, 0::2], S[:, 1::2], out=out)
     return S
 
 
@@ -307,10 +315,7 @@ class SymNetwork:
             raise ValueError(f"readout must be 'signal' or 'difference', got {readout!r}.")
         self.readout = readout
         self.bound = None if coef_bound is None else ArctanBound(coef_bound)
-        n_weight_layers = len(self.layer_units) - 1
-        out = neuron if output_neuron is None else output_neuron
-        self.kernels = ([forward_kernel(neuron)] * (n_weight_layers - 1)
-                        + [forward_kernel(out)])
+        self.kernels = layer_kernels(len(self.layer_units) - 1, neuron, output_neuron)
 
         shapes = list(zip(self.layer_units[:-1], self.layer_units[1:]))
         self.n_coef = sum(i * o for i, o in shapes)
@@ -394,6 +399,12 @@ class SymNetwork:
         """The loss's outputs ``z`` for ``X`` (signals, or pair differences)."""
         return readout_outputs(self.output_signals(X), self.readout)
 
+    def dead_fraction(self):
+        """Per layer, the fraction of (sample, neuron) pairs of the last epoch
+        on a zero-gain piece."""
+        return np.array([c.sum() / max(self.dead_samples * c.shape[0], 1)
+                         for c in self.dead_counts])
+
     def thread_limits(self):
         """BLAS held to one thread for a training call: the kernels' OpenMP
         threads do all the parallel work (split by shape, so ``n_threads``
@@ -466,7 +477,7 @@ class SymNetwork:
             # z = s+ - s-: the error enters both neurons' reverse systems, with
             # opposite signs (dz/ds+ = 1, dz/ds- = -1)
             Z, EZ = self._Z[:m], self._EZ[:m]
-            np.subtract(S[-1][:, 0::2], S[-1][:, 1::2], out=Z)
+            readout_outputs(S[-1], self.readout, out=Z)
             loss = _kernels.output_error(Z, Yb, swb, self.output_scale, self.group,
                                          self.squared, EZ)
             E[-1][:, 0::2] = EZ

@@ -292,15 +292,19 @@ class WuxingNeuron:
             raise ValueError("x0 must be 5 finite, non-negative levels.")
         X = np.empty((n_steps + 1, N_ELEMENTS))
         X[0] = x
-        f = self.rhs
         for k in range(n_steps):
-            k1 = f(x, u)
-            k2 = f(x + 0.5 * dt * k1, u)
-            k3 = f(x + 0.5 * dt * k2, u)
-            k4 = f(x + dt * k3, u)
-            x = np.maximum(x + (dt / 6.0) * (k1 + 2 * k2 + 2 * k3 + k4), 0.0)
+            x = self._rk4_step(x, u, dt)
             X[k + 1] = x
         return np.arange(n_steps + 1) * dt, X
+
+    def _rk4_step(self, x, u, dt):
+        """One classical RK4 step of :meth:`rhs` (levels clipped at 0)."""
+        f = self.rhs
+        k1 = f(x, u)
+        k2 = f(x + 0.5 * dt * k1, u)
+        k3 = f(x + 0.5 * dt * k2, u)
+        k4 = f(x + dt * k3, u)
+        return np.maximum(x + (dt / 6.0) * (k1 + 2 * k2 + 2 * k3 + k4), 0.0)
 
     def integrate(self, u, t_max=200.0, dt=0.01):
         """States at ``t_max`` of RK4 runs from ``x*``, one per input in ``u``.
@@ -334,13 +338,8 @@ class WuxingNeuron:
             raise ValueError(f"need 0 < dt <= t_max, got dt={dt!r}, t_max={t_max!r}.")
         u = np.atleast_1d(np.asarray(u, dtype=float))
         x = np.tile(self.fixed_point_vector, (u.shape[0], 1))
-        f = self.rhs
         for _ in range(int(round(t_max / dt))):
-            k1 = f(x, u)
-            k2 = f(x + 0.5 * dt * k1, u)
-            k3 = f(x + 0.5 * dt * k2, u)
-            k4 = f(x + dt * k3, u)
-            x = np.maximum(x + (dt / 6.0) * (k1 + 2 * k2 + 2 * k3 + k4), 0.0)
+            x = self._rk4_step(x, u, dt)
         return x
 
     # ------------------------------------------------------------------

@@ -4,22 +4,16 @@ No timing assertions: it checks that the script runs end to end and writes
 its table, JSON and plot.
 """
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_mnist.py"
+from conftest import load_script
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_mnist", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/bench_mnist.py")
 
 
 def _fake_mnist(path, n_train=300, n_test=100, seed=0):
@@ -60,10 +54,7 @@ def test_bench_mnist_runs_on_tiny_data(bench, tmp_path):
 
 
 def test_tune_defaults_quick(tmp_path):
-    path = BENCH.parent / "tune_defaults.py"
-    spec = importlib.util.spec_from_file_location("tune_defaults", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("benchmarks/tune_defaults.py")
     rows = module.main(["--quick", "--out", str(tmp_path)])
     assert len(rows) == 2 and rows[0]["params"] == {}
     assert 0.9 < rows[0]["digits_mean"] <= 1.0

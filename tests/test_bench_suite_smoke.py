@@ -5,22 +5,16 @@ end on scikit-learn's bundled sets and on a synthetic UCI-style CSV file (with
 a string column and a missing value), without any shared data folder.
 """
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_suite.py"
+from conftest import load_script
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_suite", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/bench_suite.py")
 
 
 def _check_set(r):

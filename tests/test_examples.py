@@ -1,13 +1,12 @@
 """Smoke test of the examples: each runs in its --quick mode and writes its PNGs."""
 
-import importlib.util
 from pathlib import Path
 
 import pytest
+from conftest import load_script
 
 pytest.importorskip("matplotlib")
 
-EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
 EXAMPLES = {
     "plot_compare_digits": ["compare_digits.png"],
     "plot_grid_search": ["plot_grid_search.png"],
@@ -17,11 +16,7 @@ EXAMPLES = {
 
 
 def _load(name):
-    path = EXAMPLES_DIR / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"_example_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(f"examples/{name}.py")
 
 
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
