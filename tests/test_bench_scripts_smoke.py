@@ -1,0 +1,29 @@
+"""Smoke tests of the small benchmark scripts (tiny settings; no timing assertions)."""
+
+import numpy as np
+from conftest import load_script
+
+
+def test_bench_dense_runs_variants():
+    bench = load_script("benchmarks/bench_dense.py")
+    rows = bench.main(["--epochs", "1", "--repeat", "1", "--no-mlp",
+                       "--variant", "signal:readout=signal", "--variant", "pairs:"])
+    assert [r[0] for r in rows] == ["signal", "pairs"]
+    for _, fit_s, pred_s, acc in rows:
+        assert fit_s > 0 and pred_s > 0 and 0.1 < acc <= 1.0
+
+
+def test_diagnose_dead_reports_dead_fractions():
+    diag = load_script("benchmarks/diagnose_dead.py")
+    rows = diag.main(["--lr", "0.3", "--variant", "signal:readout=signal",
+                      "--variant", "flux:coupling=flux,flux_bound=branch"])
+    (_, _, _, dead_rate, *_), (_, _, acc_flux, dead_flux, *_) = rows
+    assert dead_rate.shape == (2,) and dead_rate[0] > 0.5  # rate layers die at lr 0.3
+    assert np.all(dead_flux == 0.0) and acc_flux > 0.9
+
+
+def test_bench_reliability_one_case():
+    rel = load_script("benchmarks/bench_reliability.py")
+    rows, names = rel.run([("SymNet", {})], cases=["2-sample fit, then 30 partial_fit"])
+    assert names == ["MLPClassifier", "SymNet"] and len(rows) == 1
+    assert rows[0]["SymNet"] > 0.9 and rows[0]["MLPClassifier"] > 0.9
