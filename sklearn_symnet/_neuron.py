@@ -21,6 +21,9 @@ FLUX_BOUNDS = ("symmetric", "branch")
 # Fraction of the distance to the flux coupling's fold that the bounded input
 # may use (model.md section 2: u_max = 0.9 |u_c|).
 FLUX_INPUT_FRACTION = 0.9
+# Rate coupling: breakpoints beyond this magnitude are not tabulated (inputs
+# that large overflow any layer's signals anyway).
+RATE_FAR_INPUT = 1e300
 
 
 def _check_constant(name, value, *, positive):
@@ -495,29 +498,48 @@ class WuxingNeuron:
         beta = np.empty((n_sets, N_ELEMENTS))
         ea = np.zeros(N_ELEMENTS)
         ea[a] = 1.0
+        # Rounding noise of the small solves: -A_SS = K3 I + skew has condition
+        # number at most 1 + 2 (|K1| + |K2|) / K3.  An entry below the noise
+        # level of its vector is an exact zero lost to rounding (K1 = K2 = K3
+        # gives -9e-18 for a zero slope, and an extrapolated level of -9e282
+        # at u = 1e300); cleaning it keeps every steady state >= 0.
+        noise = 64 * np.finfo(float).eps * (1.0 + 2 * (abs(self.K1) + abs(self.K2))
+                                             / self.K3)
+
+        def clean(v, scale):
+            v[np.abs(v) <= noise * scale] = 0.0
+            return v
+
         k = 0
         for size in range(1, N_ELEMENTS + 1):
             for S in combinations(range(N_ELEMENTS), size):
                 S = list(S)
                 # -A_SS has symmetric part K3 I: always invertible
                 Ainv = np.linalg.inv(A[np.ix_(S, S)])
-                P[k, S] = -Ainv @ ea[S]
-                Q[k, S] = -Ainv @ np.full(len(S), r)
+                p = -Ainv @ ea[S]
+                q = -Ainv @ np.full(len(S), r)
+                P[k, S] = clean(p, np.abs(p).max())
+                Q[k, S] = clean(q, np.abs(q).max())
                 out = [i for i in range(N_ELEMENTS) if i not in S]
                 # survivors: x_i >= 0; the others: w_i >= 0
                 alpha[k] = P[k]
                 beta[k] = Q[k]
-                alpha[k, out] = -(ea[out] + A[out] @ P[k])
-                beta[k, out] = -(r + A[out] @ Q[k])
+                Aabs = np.abs(A[out])
+                alpha[k, out] = clean(-(ea[out] + A[out] @ P[k]),
+                                      1.0 + Aabs @ np.abs(P[k]))
+                beta[k, out] = clean(-(r + A[out] @ Q[k]), r + Aabs @ np.abs(Q[k]))
                 k += 1
         # candidate breakpoints: the finite ends of every non-empty feasible interval
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             roots = -beta / alpha
             lo = np.where(alpha > 0, roots, -np.inf).max(axis=1)
             hi = np.where(alpha < 0, roots, np.inf).min(axis=1)
-        far = 1e12 * max(1.0, r)  # beyond any input a float network can carry
+        # Every finite end point counts, however far out: a tiny constant puts a
+        # genuine breakpoint far away (K2 = 1e-110: near 1e110), and the piece
+        # beyond it must not be the extrapolated inner one.  Only ends beyond
+        # +-1e300, where an interior test point could overflow, are dropped.
         cand = np.concatenate([lo[lo <= hi], hi[lo <= hi]])
-        cand = np.unique(cand[np.isfinite(cand) & (np.abs(cand) < far)])
+        cand = np.unique(cand[np.isfinite(cand) & (np.abs(cand) < RATE_FAR_INPUT)])
         if cand.size:
             keep = np.concatenate([[True], np.diff(cand) > 1e-12 * np.maximum(
                 1.0, np.abs(cand[1:]))])
@@ -535,8 +557,10 @@ class WuxingNeuron:
         for j, c in enumerate(chosen):
             if pieces:
                 prev = pieces[-1][2]
-                same = np.allclose(P[prev], P[c], rtol=1e-9, atol=1e-12) and np.allclose(
-                    Q[prev], Q[c], rtol=1e-9, atol=1e-12 * max(1.0, r))
+                # the same affine map element by element (relative, no
+                # absolute floor: a slope of 1e-110 is not a slope of 0)
+                same = np.allclose(P[prev], P[c], rtol=1e-9, atol=0.0) and np.allclose(
+                    Q[prev], Q[c], rtol=1e-9, atol=0.0)
                 if prev == c or same:
                     pieces[-1][1] = j
                     continue

@@ -811,6 +811,26 @@ def test_steady_state_output_element_never_negative():
     assert np.all(s + n.fixed_point >= -1e-12), s
 
 
+@pytest.mark.parametrize("kw", [
+    # a tiny constant: the slope of element 2 is -1.6e-110 (below rounding
+    # noise of the other entries); it used to extrapolate to -1.6e190 at 1e300
+    dict(K1=0.0, K2=1.5859256494982565e-110, input_element=0, output_element=0),
+    # K1 = K2 = K3: an exactly zero slope computed as -9e-18, extrapolated to
+    # -9e282 at u = 1e300
+    dict(K1=0.8783011105958924, K2=0.8783011105958924, K3=0.8783011105958924,
+         input_element=1, output_element=0),
+])
+def test_rate_table_rounding_noise_never_gives_negative_levels(kw):
+    n = WuxingNeuron(**kw)
+    u = np.array([-1e300, -1e150, -1e6, -2.0, 0.0, 2.0, 1e6, 1e150, 1e300])
+    X = n.steady_state(u)
+    assert np.all(np.isfinite(X)) and np.all(X >= 0), X
+    np.testing.assert_allclose(n.steady_state([0.0])[0], n.fixed_point, rtol=1e-12)
+    # away from the extremes the table still is the ODE's steady state
+    ref = n.integrate([-0.5, 0.5], t_max=200.0)
+    np.testing.assert_allclose(n.steady_state([-0.5, 0.5]), ref, atol=1e-8)
+
+
 @PROPERTY
 @given(
     neuron=neuron_strategy(),
