@@ -46,7 +46,7 @@ def main(argv=None):
                 warnings.simplefilter("ignore")
                 m = SymNetClassifier(learning_rate_init=lr, random_state=0,
                                      **_parse_params(params)).fit(Xtr, ytr)
-            S = m._output_signals(Xte)
+            S = m.layer_signals(Xte)[-1].signals
             rows.append((lr, name, m.score(Xte, yte), m.dead_fraction_, m.n_iter_, m.loss_,
                          S.min(), S.max()))
             print(f"lr {lr:<4} {name:<16} acc {rows[-1][2]:.3f}  dead per layer "

@@ -14,7 +14,8 @@ except ImportError as exc:  # pragma: no cover - only in an unbuilt source tree
         "imports the unbuilt sources instead of the installed package.)"
     ) from exc
 
-from ._classifier import DeadNeuronWarning, SymNetClassifier  # noqa: E402
+from ._base import DeadNeuronWarning  # noqa: E402
+from ._classifier import SymNetClassifier  # noqa: E402
 from ._neuron import WuxingNeuron  # noqa: E402
 
 __version__ = "0.1.0"

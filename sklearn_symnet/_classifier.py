@@ -1,73 +1,24 @@
-"""SymNetClassifier: the scikit-learn estimator on top of the SymNet network."""
+"""SymNetClassifier: the scikit-learn classifier built of Wuxing neurons."""
 
-import copy
-import warnings
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.metrics import accuracy_score
-from sklearn.model_selection import train_test_split
-from sklearn.utils import check_random_state, compute_class_weight
-from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils import compute_class_weight
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import (
     check_classification_targets,
     type_of_target,
     unique_labels,
 )
-from sklearn.utils.validation import (
-    _check_sample_weight,
-    check_is_fitted,
-    column_or_1d,
-    validate_data,
-)
+from sklearn.utils.validation import _check_sample_weight, column_or_1d
 
-from ._network import (
-    SymNetwork,
-    layer_kernels,
-    make_input,
-    output_signals,
-    readout_outputs,
-)
-from ._neuron import WuxingNeuron
-from ._optim import AdamOptimizer, ArctanBound, SGDOptimizer
-
-# output_scale="auto", by (output coupling, readout): measured on digits, MNIST
-# and the real-data suite (docs/choices.md)
-AUTO_OUTPUT_SCALE = {
-    ("rate", "signal"): 4.0,
-    ("rate", "difference"): 2.0,  # a pair's difference spreads twice as far
-    ("flux", "signal"): 20.0,
-    ("flux", "difference"): 20.0,
-    ("flux-branch", "signal"): 4.0,
-    ("flux-branch", "difference"): 4.0,
-}
+from ._base import BaseSymNet, DeadNeuronWarning  # noqa: F401  (re-exported)
+from ._losses import OutputHead
 
 
-
-class DeadNeuronWarning(ConvergenceWarning):
-    """A whole layer, or an output neuron, sat on a zero-gain piece for every
-    sample of the last epoch: backward signal propagation cannot move it."""
-
-
-NON_FINITE_MESSAGE = (
-    "Solver produced non-finite parameter weights. The input data may contain large "
-    "values and need to be preprocessed, or the learning rate is too large."
-)
-
-
-def _group_log_softmax(Z, group):
-    """Log-softmax of ``Z`` within contiguous groups of columns."""
-    n, m = Z.shape
-    Zg = Z.reshape(n, m // group, group)
-    Zg = Zg - Zg.max(axis=2, keepdims=True)
-    Zg = Zg - np.log(np.exp(Zg).sum(axis=2, keepdims=True))
-    return Zg.reshape(n, m)
-
-
-class SymNetClassifier(ClassifierMixin, BaseEstimator):
+class SymNetClassifier(ClassifierMixin, BaseSymNet):
     """Classifier built of five-element (Wuxing) ODE neurons.
 
     Each neuron is a small symmetric Lotka-Volterra system (see
@@ -257,45 +208,12 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
     True
     """
 
+
     _parameter_constraints = {
-        "hidden_layer_sizes": [
-            "array-like",
-            Interval(Integral, 1, None, closed="left"),
-        ],
-        "coupling": [StrOptions({"rate", "flux"})],
-        "output_coupling": [StrOptions({"rate", "flux"}), None],
-        "flux_bound": [StrOptions({"symmetric", "branch"})],
+        **BaseSymNet._parameter_constraints,
         "readout": [StrOptions({"signal", "difference"})],
-        "K1": [Interval(Real, None, None, closed="neither")],
-        "K2": [Interval(Real, None, None, closed="neither")],
-        "K3": [Interval(Real, 0, None, closed="neither")],
-        "r": [Interval(Real, 0, None, closed="neither")],
-        "input_element": [Interval(Integral, 0, 4, closed="both")],
-        "output_element": [Interval(Integral, 0, 4, closed="both")],
         "loss": [StrOptions({"log_loss", "squared_error"})],
-        "output_scale": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
-        "solver": [StrOptions({"adam", "sgd"})],
-        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
-        "learning_rate_decay": [Interval(Real, 0, 1, closed="right")],
-        "alpha": [Interval(Real, 0, None, closed="left")],
-        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "shuffle": ["boolean"],
-        "random_state": ["random_state"],
-        "warm_start": ["boolean"],
-        "verbose": ["verbose"],
-        "momentum": [Interval(Real, 0, 1, closed="both")],
-        "nesterovs_momentum": ["boolean"],
-        "beta_1": [Interval(Real, 0, 1, closed="left")],
-        "beta_2": [Interval(Real, 0, 1, closed="left")],
-        "epsilon": [Interval(Real, 0, None, closed="neither")],
-        "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "coef_bound": [Interval(Real, 0, None, closed="neither"), None],
         "class_weight": [StrOptions({"balanced"}), dict, None],
-        "n_jobs": [Integral, None],
     }
 
     def __init__(
@@ -372,6 +290,7 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
         self.class_weight = class_weight
         self.n_jobs = n_jobs
 
+
     # ------------------------------------------------------------------
     # Public API
     # ------------------------------------------------------------------
@@ -447,9 +366,8 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
         -------
         log_proba : ndarray of shape (n_samples, n_classes)
         """
-        S = self._outputs(X)
-        logp = _group_log_softmax(self.output_scale_ * S.astype(np.float64),
-                                  self._group)
+        Z = self._predict_outputs(X)
+        logp = self._head().log_proba(Z)
         if self._multilabel:
             return logp[:, 1::2]
         return logp
@@ -466,10 +384,11 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_labels)
         """
-        S = self._outputs(X)
+        S = self._predict_outputs(X)
         if self._multilabel:
             return (S[:, 1::2] > S[:, 0::2]).astype(int)
         return self.classes_[np.argmax(S, axis=1)]
+
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -477,86 +396,32 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
         tags.classifier_tags.multi_label = True
         return tags
 
+
     # ------------------------------------------------------------------
-    # Internals
+    # Hooks of BaseSymNet
     # ------------------------------------------------------------------
-    def _output_signals(self, X):
-        check_is_fitted(self)
-        dtype = self._free.dtype  # the model's own dtype, as MLPClassifier casts
-        X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False,
-                          dtype=dtype)
-        coefs, intercepts = self._user_coefficients(dtype)
-        return output_signals(X, coefs, intercepts, self._kernels(), self._n_threads())
+    def _make_head(self, n_outputs, readout, output_scale, state):
+        if self.loss == "squared_error":  # targets of amplitude 1; softmax to predict
+            return OutputHead(n_outputs, readout, 1.0, "squared")
+        return OutputHead(n_outputs, readout, output_scale, "softmax", state["_group"])
 
-    def _outputs(self, X):
-        """The logits' signals: output signals, or their pair differences."""
-        return readout_outputs(self._output_signals(X), self._readout)
+    def _head(self):
+        """The fitted head's prediction side: softmax groups of ``output_scale_``."""
+        return OutputHead(self._n_head_outputs(), self._readout, self.output_scale_,
+                          "softmax", self._group)
 
-    def _user_coefficients(self, dtype):
-        """``coefs_`` and ``intercepts_`` as the user sees them (they may have
-        been assigned), checked against the fitted shapes and made C-ordered
-        in the model's dtype."""
-        units = self._layer_units
-        n = len(units) - 1
-        coefs, intercepts = list(self.coefs_), list(self.intercepts_)
-        if len(coefs) != n or len(intercepts) != n:
-            raise ValueError(
-                f"coefs_ and intercepts_ must hold {n} arrays each (one per layer), "
-                f"got {len(coefs)} and {len(intercepts)}."
-            )
-        out_c, out_i = [], []
-        for i, (W, b) in enumerate(zip(coefs, intercepts)):
-            W, b = np.asarray(W), np.asarray(b)
-            if W.shape != (units[i], units[i + 1]) or b.shape != (units[i + 1],):
-                raise ValueError(
-                    f"coefs_[{i}] must have shape {(units[i], units[i + 1])} and "
-                    f"intercepts_[{i}] shape {(units[i + 1],)}; got {W.shape} and "
-                    f"{b.shape}."
-                )
-            if not (np.all(np.isfinite(W)) and np.all(np.isfinite(b))):
-                raise ValueError(f"coefs_[{i}] or intercepts_[{i}] contains NaN or inf.")
-            out_c.append(np.ascontiguousarray(W, dtype=dtype))
-            out_i.append(np.ascontiguousarray(b, dtype=dtype))
-        return out_c, out_i
+    def _validation_score(self, Z, Y, sw, state):
+        if state["_multilabel"]:
+            pred = (Z[:, 1::2] > Z[:, 0::2]).astype(int)
+            true = (Y[:, 1::2] > 0.5).astype(int)
+        else:
+            pred = np.argmax(Z, axis=1)
+            true = np.argmax(Y, axis=1)
+        return accuracy_score(true, pred, sample_weight=sw)
 
-    def _start_params(self, net, dtype):
-        """Free parameters to continue from: the fitted ones, or those of
-        ``coefs_`` / ``intercepts_`` where the user assigned new values."""
-        coefs, intercepts = self._user_coefficients(dtype)
-        flat = np.concatenate([W.ravel() for W in coefs] + intercepts)
-        if self.coef_bound is None:
-            net.set_params(flat)
-            return
-        if self.coef_bound == self._fitted_bound:
-            net.set_params(self._free.astype(dtype))
-            if np.array_equal(net.coef, flat):
-                return  # unchanged: keep the exact free parameters
-        net.set_params(ArctanBound(self.coef_bound).to_free(flat))
-
-    def _kernels(self):
-        return layer_kernels(len(self._layer_units) - 1, self.neuron_, self.output_neuron_)
-
-    def _n_threads(self):
-        if self.n_jobs == 0:
-            raise ValueError(
-                "n_jobs == 0 is invalid: use None or -1 for all cores, or a positive "
-                "number of threads."
-            )
-        return _openmp_effective_n_threads(self.n_jobs)
-
-    def _fit_atomic(self, X, y, sample_weight, classes, incremental):
-        """Run :meth:`_fit` so that a failing call leaves ``self`` as it was."""
-        saved = dict(self.__dict__)
-        try:
-            self._fit(X, y, sample_weight, classes, incremental)
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(saved)
-            raise
-        return self
-
-    def _targets(self, y, classes, incremental, first_pass):
-        """Validate ``y``; return (Y one-hot in groups, y_index, group, multilabel)."""
+    def _encode_targets(self, y, classes, incremental, first_pass):
+        """Validate ``y``: one-hot targets in softmax groups, class indices, and
+        the target state (``classes_``, the group size, multilabel or not)."""
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if y.ndim == 2:
@@ -575,7 +440,7 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
             yb = np.asarray(y != 0, dtype=float)
             Y[:, 0::2] = 1.0 - yb
             Y[:, 1::2] = yb
-            return Y, None, np.arange(n_labels), 2, True
+            return Y, None, dict(classes_=np.arange(n_labels), _group=2, _multilabel=True)
 
         check_classification_targets(y)
         if incremental:
@@ -622,9 +487,11 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
         K = all_classes.shape[0]
         Y = np.zeros((y.shape[0], K))
         Y[np.arange(y.shape[0]), y_idx] = 1.0
-        return Y, y_idx, all_classes, K, False
+        return Y, y_idx, dict(classes_=all_classes, _group=K, _multilabel=False)
 
-    def _sample_weight(self, sample_weight, X, y_idx, classes, incremental, dtype):
+    def _fit_sample_weight(self, sample_weight, X, y_idx, state, incremental, dtype):
+        """Sample weights times the class weights."""
+        classes = state["classes_"]
         sw = _check_sample_weight(sample_weight, X, dtype=dtype,
                                   ensure_non_negative=True)
         if self.class_weight is not None:
@@ -648,285 +515,3 @@ class SymNetClassifier(ClassifierMixin, BaseEstimator):
             sw = sw * cw[y_idx].astype(dtype)
         return np.ascontiguousarray(sw, dtype=dtype)
 
-    def _fit(self, X, y, sample_weight, classes, incremental):
-        if incremental and self.early_stopping:
-            raise ValueError("partial_fit does not support early_stopping=True")
-        hidden = np.atleast_1d(np.asarray(self.hidden_layer_sizes))
-        if hidden.size == 0:  # no hidden layer: a network of output neurons only
-            hidden = hidden.astype(np.int64)
-        if hidden.ndim != 1 or not np.issubdtype(hidden.dtype, np.integer) or np.any(
-            hidden <= 0
-        ):
-            raise ValueError(
-                "hidden_layer_sizes must be a sequence of positive integers, got "
-                f"{self.hidden_layer_sizes!r}."
-            )
-        fitted = hasattr(self, "coefs_")
-        first_pass = not fitted or (not incremental and not self.warm_start)
-
-        X, y = validate_data(
-            self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
-            dtype=(np.float64, np.float32), reset=first_pass, y_numeric=False,
-        )
-        if not first_pass and X.dtype != self._free.dtype:
-            X = X.astype(self._free.dtype)
-        dtype = X.dtype
-        Y, y_idx, all_classes, group, multilabel = self._targets(
-            np.asarray(y), classes, incremental, first_pass
-        )
-        Y = np.ascontiguousarray(Y, dtype=dtype)
-        sw = self._sample_weight(sample_weight, X, y_idx, all_classes, incremental,
-                                 dtype)
-        n_outputs = Y.shape[1]
-
-        if incremental and not first_pass:
-            # partial_fit continues the fitted network
-            neuron, output_neuron = self.neuron_, self.output_neuron_
-        else:  # fit (warm or not) builds the neurons of the current parameters
-            kw = dict(K1=self.K1, K2=self.K2, K3=self.K3, r=self.r,
-                      input_element=self.input_element,
-                      output_element=self.output_element, flux_bound=self.flux_bound)
-            neuron = WuxingNeuron(coupling=self.coupling, **kw)
-            out_coupling = self.output_coupling or self.coupling
-            output_neuron = (neuron if out_coupling == self.coupling
-                             else WuxingNeuron(coupling=out_coupling, **kw))
-            if not (neuron.responds and output_neuron.responds):
-                raise ValueError(
-                    f"With K1={self.K1!r} and K2={self.K2!r} the output element "
-                    f"(output_element={self.output_element}) never responds to the "
-                    f"input at input_element={self.input_element}: every neuron's "
-                    "signal would be constant and the network could not learn. Use "
-                    "other K1, K2 (non-zero coupling) or another output_element."
-                )
-        if first_pass:
-            readout = self.readout
-            rng = check_random_state(self.random_state)
-            width = 2 * n_outputs if readout == "difference" else n_outputs
-            layer_units = [X.shape[1], *[int(h) for h in hidden], width]
-        else:
-            readout = self._readout  # the fitted network's output layer
-            if not incremental and self.readout != readout:
-                raise ValueError(
-                    "warm_start needs the same readout as the fitted model: "
-                    f"{readout!r} vs {self.readout!r}."
-                )
-            rng = copy.deepcopy(self._random_state)
-            layer_units = [X.shape[1], *self._layer_units[1:]]
-            if not incremental and list(layer_units[1:-1]) != [int(h) for h in hidden]:
-                raise ValueError(
-                    "warm_start needs the same hidden_layer_sizes as the fitted "
-                    f"model: {layer_units[1:-1]} vs {list(hidden)}."
-                )
-
-        n_threads = self._n_threads()
-        if self.output_scale == "auto":
-            key = output_neuron.coupling
-            if key == "flux" and output_neuron.flux_bound == "branch":
-                key = "flux-branch"
-            output_scale = AUTO_OUTPUT_SCALE[key, readout]
-        else:
-            output_scale = float(self.output_scale)
-        net = SymNetwork(
-            layer_units, neuron, dtype, group, self.loss == "squared_error",
-            output_scale, self.alpha, self.coef_bound, n_threads,
-            output_neuron=output_neuron, readout=readout,
-        )
-        if first_pass:
-            net.initialize(rng)
-        else:
-            self._start_params(net, dtype)
-
-        if incremental and not first_pass and self._optimizer_matches(net):
-            optimizer = self._optimizer.copy()
-        elif self.solver == "adam":
-            optimizer = AdamOptimizer(net.n_params, dtype, self.learning_rate_init,
-                                      self.beta_1, self.beta_2, self.epsilon,
-                                      self.learning_rate_decay)
-        else:
-            optimizer = SGDOptimizer(net.n_params, dtype, self.learning_rate_init,
-                                     self.momentum, self.nesterovs_momentum,
-                                     self.learning_rate_decay)
-
-        # validation split for early stopping
-        if self.early_stopping:
-            tr, va = self._validation_split(X.shape[0], y_idx, rng)
-            if va.shape[0] < 2:
-                raise ValueError(
-                    "The validation set is too small. Increase "
-                    "'validation_fraction' or the size of your dataset."
-                )
-            train_rows = np.sort(tr).astype(np.int64)
-            X_val, sw_val = X[va], sw[va]
-            y_val = Y[va]
-        else:
-            train_rows = np.arange(X.shape[0], dtype=np.int64)
-
-        n_train = train_rows.shape[0]
-        if self.batch_size == "auto":
-            batch_size = min(200, n_train)
-        else:
-            if self.batch_size > n_train:
-                warnings.warn(
-                    "Got `batch_size` less than 1 or larger than sample size. It "
-                    "is going to be clipped"
-                )
-            batch_size = int(np.clip(self.batch_size, 1, n_train))
-
-        source = make_input(X, batch_size)
-
-        # training history (continued across warm starts and partial_fit)
-        if first_pass:
-            loss_curve, t = [], 0
-            best_loss = np.inf
-            val_scores = [] if self.early_stopping else None
-            best_val = -np.inf if self.early_stopping else None
-        else:
-            loss_curve, t = list(self.loss_curve_), self.t_
-            best_loss = self.best_loss_ if self.best_loss_ is not None else np.inf
-            val_scores = (list(self.validation_scores_)
-                          if self.validation_scores_ is not None else None)
-            best_val = self.best_validation_score_
-            if self.early_stopping and val_scores is None:
-                val_scores, best_val = [], -np.inf
-        no_improvement = 0
-        best_free = None
-        n_iter = 0
-        with net.thread_limits():
-            for _ in range(self.max_iter):
-                order = rng.permutation(train_rows) if self.shuffle else train_rows
-                loss = net.train_epoch(source, Y, sw, order, batch_size, optimizer)
-                optimizer.end_epoch()
-                if not (np.isfinite(loss) and np.all(np.isfinite(net.free))):
-                    raise ValueError(NON_FINITE_MESSAGE)
-                n_iter += 1
-                t += n_train
-                loss_curve.append(loss)
-                if self.verbose:
-                    print(f"Iteration {n_iter}, loss = {loss:.8f}")
-                if self.early_stopping:
-                    S_val = net.outputs(X_val)
-                    if multilabel:
-                        pred = (S_val[:, 1::2] > S_val[:, 0::2]).astype(int)
-                        true = (y_val[:, 1::2] > 0.5).astype(int)
-                    else:
-                        pred = np.argmax(S_val, axis=1)
-                        true = np.argmax(y_val, axis=1)
-                    score = accuracy_score(true, pred, sample_weight=sw_val)
-                    val_scores.append(score)
-                    if self.verbose:
-                        print(f"Validation score: {score:f}")
-                    no_improvement = no_improvement + 1 if score < best_val + self.tol else 0
-                    if score > best_val:
-                        best_val = score
-                        best_free = net.free.copy()
-                else:
-                    no_improvement = no_improvement + 1 if loss > best_loss - self.tol else 0
-                    best_loss = min(best_loss, loss)
-                if no_improvement > self.n_iter_no_change:
-                    if self.verbose:
-                        what = ("Validation score" if self.early_stopping
-                                else "Training loss")
-                        print(f"{what} did not improve more than tol={self.tol:f} for "
-                              f"{self.n_iter_no_change} consecutive epochs. Stopping.")
-                    break
-                if incremental:
-                    break
-                if n_iter == self.max_iter:
-                    warnings.warn(
-                        f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
-                        "reached and the optimization hasn't converged yet.",
-                        ConvergenceWarning,
-                    )
-        if best_free is not None:
-            net.set_params(best_free)
-        # The epoch's loss is measured before its last step: make sure the final
-        # coefficients still give finite signals (a diverging solver may not).
-        try:
-            net.output_signals(X[train_rows[:256]])
-        except ValueError:
-            raise ValueError(NON_FINITE_MESSAGE) from None
-
-        # publish the new state in one go
-        self.coefs_, self.intercepts_ = net.publish()
-        self._free = net.free.copy()
-        self._fitted_bound = self.coef_bound
-        self._optimizer = optimizer
-        self._random_state = rng
-        self._group = group
-        self._multilabel = multilabel
-        self.classes_ = all_classes
-        self.neuron_ = neuron
-        self.output_neuron_ = output_neuron
-        self.dead_fraction_ = net.dead_fraction()
-        self._warn_dead(net)
-        self.fixed_point_ = neuron.fixed_point
-        self.output_scale_ = output_scale
-        self.n_outputs_ = layer_units[-1]
-        self._readout = readout
-        self.n_layers_ = len(layer_units)
-        self._layer_units = list(layer_units)
-        self.out_activation_ = "softmax"
-        self.n_iter_ = n_iter
-        self.t_ = t
-        self.loss_ = loss_curve[-1]
-        self.loss_curve_ = loss_curve
-        if self.early_stopping:
-            self.validation_scores_ = val_scores
-            self.best_validation_score_ = best_val
-            self.best_loss_ = None
-        else:
-            self.validation_scores_ = val_scores
-            self.best_validation_score_ = best_val
-            self.best_loss_ = best_loss
-
-    def _warn_dead(self, net):
-        """Warn when backward signal propagation cannot move part of the net."""
-        n = net.dead_samples
-        dead_layers = [i + 1 for i, c in enumerate(net.dead_counts[:-1])
-                       if n and np.all(c == n)]
-        dead_out = np.flatnonzero(net.dead_counts[-1] == n) if n else []
-        if dead_layers:
-            warnings.warn(
-                f"Every neuron of hidden layer(s) {dead_layers} sat on a zero-gain "
-                "piece for every sample of the last epoch: no error signal passes "
-                "them and the network cannot learn. Lower learning_rate_init, or "
-                "train at large steps with coupling='flux', flux_bound='branch' "
-                "(flux neurons never have a zero gain).", DeadNeuronWarning,
-            )
-        if len(dead_out):
-            warnings.warn(
-                f"Output neuron(s) {[int(k) for k in dead_out]} sat on a zero-gain piece for every "
-                "sample of the last epoch and cannot recover (a rate-coupled neuron "
-                "whose input element is extinct has zero gain). Lower "
-                "learning_rate_init, or use coupling='flux', flux_bound='branch'.",
-                DeadNeuronWarning,
-            )
-
-    def _validation_split(self, n_samples, y_idx, rng):
-        """Train / validation rows for early stopping: stratified where the
-        validation set can hold every class (and each class has two samples),
-        otherwise a plain random split, as MLPClassifier does for multiclass."""
-        idx = np.arange(n_samples)
-        n_val = int(np.ceil(self.validation_fraction * n_samples))
-        stratify = None
-        if y_idx is not None:
-            counts = np.bincount(y_idx)
-            counts = counts[counts > 0]
-            n_cls = counts.shape[0]
-            if counts.min() >= 2 and n_cls <= n_val <= n_samples - n_cls:
-                stratify = y_idx
-        if n_val < 2 or n_samples - n_val < 1:
-            raise ValueError(
-                f"The validation set is too small: validation_fraction="
-                f"{self.validation_fraction} of {n_samples} samples leaves {n_val} for "
-                "early_stopping=True. Increase 'validation_fraction' or the size of "
-                "your dataset, or set early_stopping=False."
-            )
-        return train_test_split(idx, random_state=rng, test_size=n_val, stratify=stratify)
-
-    def _optimizer_matches(self, net):
-        opt = getattr(self, "_optimizer", None)
-        kind = AdamOptimizer if self.solver == "adam" else SGDOptimizer
-        arr = getattr(opt, "ms", getattr(opt, "velocities", None))
-        return (isinstance(opt, kind) and arr is not None
-                and arr.shape[0] == net.n_params and arr.dtype == net.dtype)

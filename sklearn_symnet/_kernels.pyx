@@ -30,102 +30,230 @@ cdef double PI = 3.141592653589793
 # ---------------------------------------------------------------------------
 def rate_forward(
     floating[:, ::1] U,
-    const double[::1] breakpoints,
-    const double[::1] slope,
-    const double[::1] intercept,
-    const double[::1] gain,
+    const double[:, ::1] breakpoints,
+    const double[:, ::1] slope,
+    const double[:, ::1] intercept,
+    const double[:, ::1] gain,
     floating[:, ::1] S,
     floating[:, ::1] G,
+    bint with_gain=True,
     int n_threads=1,
 ):
     """Rate coupling: exact piecewise-linear steady state.
 
-    ``S[i, k] = slope[m] * U[i, k] + intercept[m]`` and ``G[i, k] = gain[m]``
-    where ``m`` is the number of breakpoints ``<= U[i, k]``: the forward
-    system's piece and the reverse system's response on it.  ``S`` may alias
+    ``S[i, k] = slope[r, m] * U[i, k] + intercept[r, m]`` and
+    ``G[i, k] = gain[r, m]`` where ``r`` is unit ``k``'s table row (``k``, or
+    0 when the tables have one row shared by all units) and ``m`` the number
+    of its breakpoints ``<= U[i, k]`` (rows are padded with ``+inf``): the
+    forward system's piece and the reverse system's response on it.  ``G``
+    is not written when ``with_gain`` is false (prediction).  ``S`` may alias
     ``U``.  Returns the number of non-finite signals (0 for finite ``U``
     unless ``S`` overflows).
     """
-    cdef Py_ssize_t n = U.shape[0], m = U.shape[1], i, k, seg
-    cdef Py_ssize_t nb = breakpoints.shape[0]
+    cdef Py_ssize_t n = U.shape[0], m = U.shape[1], i, k, seg, row
+    cdef Py_ssize_t nb = breakpoints.shape[1]
+    cdef Py_ssize_t ks = 1 if slope.shape[0] > 1 else 0
     cdef Py_ssize_t bad = 0
     cdef double u, v
+    if slope.shape[0] != 1 and slope.shape[0] != m:
+        raise ValueError("rate_forward: tables must have 1 or U.shape[1] rows")
     with nogil:
         for i in prange(n, schedule="static", num_threads=n_threads):
             for k in range(m):
+                row = k * ks
                 u = U[i, k]
                 seg = 0
-                while seg < nb and u >= breakpoints[seg]:
+                while seg < nb and u >= breakpoints[row, seg]:
                     seg = seg + 1
-                G[i, k] = <floating>gain[seg]
-                v = slope[seg] * u + intercept[seg]
+                if with_gain:
+                    G[i, k] = <floating>gain[row, seg]
+                v = slope[row, seg] * u + intercept[row, seg]
                 S[i, k] = <floating>v
                 if not fabs(<floating>v) < INFINITY:  # inf, or NaN (0 * inf)
                     bad += 1
     return bad
 
 
+def rate_constant_grads(
+    const floating[:, ::1] U,
+    const floating[:, ::1] E,
+    const double[:, ::1] breakpoints,
+    const double[:, :, ::1] dc,
+    const double[:, :, ::1] dd,
+    double[:, ::1] out,
+    int n_threads=1,
+):
+    """Rate coupling: ``out[k, j] = sum_i E[i, k] (dc[r, m, j] + dd[r, m, j] U[i, k])``.
+
+    On each piece ``m`` the signal's derivative with respect to constant
+    ``j`` (K1, K2, K3, r) is affine in the input; ``E`` holds the error
+    signals before the gain.  Each unit's sum is one thread's, in row order:
+    identical results for any thread count.
+    """
+    cdef Py_ssize_t n = U.shape[0], m = U.shape[1], i, k, seg, row
+    cdef Py_ssize_t nb = breakpoints.shape[1]
+    cdef Py_ssize_t ks = 1 if dc.shape[0] > 1 else 0
+    cdef double u, e, a0, a1, a2, a3
+    if dc.shape[0] != 1 and dc.shape[0] != m:
+        raise ValueError("rate_constant_grads: tables must have 1 or U.shape[1] rows")
+    with nogil:
+        for k in prange(m, schedule="static", num_threads=n_threads):
+            row = k * ks
+            a0 = 0.0
+            a1 = 0.0
+            a2 = 0.0
+            a3 = 0.0
+            for i in range(n):
+                e = E[i, k]
+                if e == 0:
+                    continue
+                u = U[i, k]
+                seg = 0
+                while seg < nb and u >= breakpoints[row, seg]:
+                    seg = seg + 1
+                a0 = a0 + e * (dc[row, seg, 0] + dd[row, seg, 0] * u)
+                a1 = a1 + e * (dc[row, seg, 1] + dd[row, seg, 1] * u)
+                a2 = a2 + e * (dc[row, seg, 2] + dd[row, seg, 2] * u)
+                a3 = a3 + e * (dc[row, seg, 3] + dd[row, seg, 3] * u)
+            out[k, 0] = a0
+            out[k, 1] = a1
+            out[k, 2] = a2
+            out[k, 3] = a3
+
+
+cdef inline double _flux_z(double u, const double *F) noexcept nogil:
+    """``z = pi u / (2 u_max)`` of the atan bound (0 on an unbounded side)."""
+    return (F[2] if u < 0 else F[3]) * u
+
+
+cdef inline double _flux_inflow(double u, double z, const double *F) noexcept nogil:
+    """The bounded inflow ``v = u_max (2/pi) atan(z)`` of raw input ``u``."""
+    cdef double um = F[0] if u < 0 else F[1], v
+    if um < INFINITY:
+        v = um * (2.0 / PI) * atan(z)
+        if fabs(v) >= um:  # atan rounds to pi/2 far out: keep the bound strict
+            v = copysign(nextafter(um, 0.0), v)
+        return v
+    return u
+
+
+cdef inline double _flux_root(double v, double c1, double beta) noexcept nogil:
+    """``sqrt(c1^2 - 4 beta v)`` (= dv/dt on the stable branch; 0 past the fold)."""
+    cdef double disc = c1 * c1 - 4.0 * beta * v
+    if disc < 0.0:  # unreachable for |v| < u_max; keep finite (a NaN stays NaN)
+        return 0.0
+    return sqrt(disc)
+
+
+cdef inline double _flux_level(double v, double c1, double beta, double sq) noexcept nogil:
+    """The input element's level ``t`` on the stable branch: the root of
+    ``beta t^2 + c1 t + v = 0`` with ``dv/dt = sq > 0``."""
+    if c1 >= 0.0:
+        return (-c1 - sq) / (2.0 * beta)
+    return 2.0 * v / (sq - c1)
+
+
 def flux_forward(
     floating[:, ::1] U,
-    double u_max,
-    double u_max_pos,
-    double c1,
-    double beta,
-    double p,
-    double q,
+    const double[:, ::1] F,
     floating[:, ::1] S,
     floating[:, ::1] G,
+    bint with_gain=True,
     int n_threads=1,
 ):
     """Flux coupling: closed-form steady state on the stable branch.
 
-    The raw input is bounded, ``v = u_max (2/pi) atan(pi u / (2 u_max))``
-    (``u_max_pos`` instead of ``u_max`` for ``u >= 0``); the input element's level ``t`` solves
-    ``beta t^2 + c1 t + v = 0`` on the root with
-    ``dv/dt = sqrt(c1^2 - 4 beta v) > 0``; the signal is ``p t + q`` and the
-    gain ``p / sqrt(.)`` times the atan slope.  ``S`` may alias ``U``.  A bound
-    of ``inf`` uses that side unbounded (``v = u``; for inspecting the branch,
-    ``u`` must then stay inside it).  Returns the number of non-finite
-    signals (only a NaN input gives one).
+    Each table row ``F[r]`` is ``(u_max, u_max_pos, pi / (2 u_max),
+    pi / (2 u_max_pos), c1, beta, p, q)``.  The raw input is bounded,
+    ``v = u_max (2/pi) atan(pi u / (2 u_max))`` (``u_max_pos`` for
+    ``u >= 0``; an infinite bound leaves that side unbounded, ``v = u``); the
+    input element's level ``t`` solves ``beta t^2 + c1 t + v = 0`` on the
+    stable root; the signal is ``p t + q`` and the gain ``p / sqrt(.)`` times
+    the atan slope.  Rows as in :func:`rate_forward`.  ``S`` may alias
+    ``U``.  Returns the number of non-finite signals (only a NaN input gives
+    one).
     """
-    cdef Py_ssize_t n = U.shape[0], m = U.shape[1], i, k
+    cdef Py_ssize_t n = U.shape[0], m = U.shape[1], i, k, row
+    cdef Py_ssize_t ks = 1 if F.shape[0] > 1 else 0
     cdef Py_ssize_t bad = 0
-    cdef bint bounded_neg = u_max < INFINITY, bounded_pos = u_max_pos < INFINITY
-    cdef double c_neg = PI / (2.0 * u_max) if bounded_neg else 0.0
-    cdef double c_pos = PI / (2.0 * u_max_pos) if bounded_pos else 0.0
-    cdef double u, z, v, disc, sq, t, um
-    cdef bint bounded
+    cdef double u, z, v, sq, t, s
+    cdef const double *f
+    if F.shape[1] != 8 or (F.shape[0] != 1 and F.shape[0] != m):
+        raise ValueError("flux_forward: F must have shape (1 or U.shape[1], 8)")
     with nogil:
         for i in prange(n, schedule="static", num_threads=n_threads):
             for k in range(m):
+                row = k * ks
+                f = &F[row, 0]
                 u = U[i, k]
-                if u < 0:
-                    bounded = bounded_neg
-                    um = u_max
-                    z = c_neg * u
-                else:
-                    bounded = bounded_pos
-                    um = u_max_pos
-                    z = c_pos * u
-                v = um * (2.0 / PI) * atan(z) if bounded else u
-                if bounded and fabs(v) >= um:  # atan rounds to pi/2 far out
-                    v = copysign(nextafter(um, 0.0), v)
-                disc = c1 * c1 - 4.0 * beta * v
-                if disc < 0.0:  # unreachable for |v| < u_max; keep finite
-                    disc = 0.0
-                sq = sqrt(disc)
-                if c1 >= 0.0:
-                    t = (-c1 - sq) / (2.0 * beta)
-                else:
-                    t = 2.0 * v / (sq - c1)
-                S[i, k] = <floating>(p * t + q)
-                if sq > 0.0:
-                    G[i, k] = <floating>(p / sq / (1.0 + z * z))
-                else:
-                    G[i, k] = 0.0
-                if not fabs(p * t + q) < INFINITY:
+                z = _flux_z(u, f)
+                v = _flux_inflow(u, z, f)
+                sq = _flux_root(v, f[4], f[5])
+                t = _flux_level(v, f[4], f[5], sq)
+                s = f[6] * t + f[7]
+                S[i, k] = <floating>s
+                if with_gain:
+                    if sq > 0.0:
+                        G[i, k] = <floating>(f[6] / sq / (1.0 + z * z))
+                    else:
+                        G[i, k] = 0.0
+                if not fabs(s) < INFINITY:
                     bad += 1
     return bad
+
+
+def flux_constant_grads(
+    const floating[:, ::1] U,
+    const floating[:, ::1] E,
+    const double[:, ::1] F,
+    const double[:, :, ::1] FG,
+    double[:, ::1] out,
+    int n_threads=1,
+):
+    """Flux coupling: ``out[k, j] = sum_i E[i, k] ds/dtheta_j`` at ``U[i, k]``.
+
+    ``FG[r, j]`` holds the derivatives of ``(c1, beta, p, q)`` of row ``r``
+    with respect to constant ``j``; along the branch ``s = p t + q`` with
+    ``dt = (dbeta t^2 + dc1 t) / sqrt(c1^2 - 4 beta v)`` (the inflow bound
+    is held fixed).  One unit per thread, rows in order.
+    """
+    cdef Py_ssize_t n = U.shape[0], m = U.shape[1], i, k, row
+    cdef Py_ssize_t ks = 1 if F.shape[0] > 1 else 0
+    cdef double u, z, v, sq, t, e, w, a0, a1, a2, a3
+    cdef const double *f
+    cdef const double *g
+    if FG.shape[0] != F.shape[0] or FG.shape[1] != 4 or FG.shape[2] != 4:
+        raise ValueError("flux_constant_grads: FG must have shape (F.shape[0], 4, 4)")
+    if F.shape[0] != 1 and F.shape[0] != m:
+        raise ValueError("flux_constant_grads: tables must have 1 or U.shape[1] rows")
+    with nogil:
+        for k in prange(m, schedule="static", num_threads=n_threads):
+            row = k * ks
+            f = &F[row, 0]
+            g = &FG[row, 0, 0]
+            a0 = 0.0
+            a1 = 0.0
+            a2 = 0.0
+            a3 = 0.0
+            for i in range(n):
+                e = E[i, k]
+                if e == 0:
+                    continue
+                u = U[i, k]
+                z = _flux_z(u, f)
+                v = _flux_inflow(u, z, f)
+                sq = _flux_root(v, f[4], f[5])
+                t = _flux_level(v, f[4], f[5], sq)
+                # p dt/dtheta = p (dbeta t^2 + dc1 t) / sq
+                w = f[6] / sq if sq > 0.0 else 0.0
+                a0 = a0 + e * (g[2] * t + g[3] + w * (g[1] * t * t + g[0] * t))
+                a1 = a1 + e * (g[6] * t + g[7] + w * (g[5] * t * t + g[4] * t))
+                a2 = a2 + e * (g[10] * t + g[11] + w * (g[9] * t * t + g[8] * t))
+                a3 = a3 + e * (g[14] * t + g[15] + w * (g[13] * t * t + g[12] * t))
+            out[k, 0] = a0
+            out[k, 1] = a1
+            out[k, 2] = a2
+            out[k, 3] = a3
 
 
 # ---------------------------------------------------------------------------
@@ -460,8 +588,8 @@ def output_error(
     The output neurons form contiguous groups of ``group`` neurons (all
     classes of a multiclass problem; a pair per label otherwise).  Within a
     group the probabilities are ``softmax(scale * S)``; the log-loss is
-    ``-sum y log p``.  With ``squared`` the loss is ``0.5 (Y - S)^2``
-    instead.  Returns the sample-weighted loss sum.  The log-sum-exp is
+    ``-sum y log p``.  With ``squared`` the loss is ``0.5 (Y - scale S)^2``
+    instead (groups play no part).  Returns the sample-weighted loss sum.  The log-sum-exp is
     shifted by the group maximum, so everything stays finite for finite
     ``S``.
     """
@@ -474,9 +602,9 @@ def output_error(
             w = sw[i]
             if squared:
                 for k in range(m):
-                    d = Y[i, k] - S[i, k]
+                    d = Y[i, k] - scale * S[i, k]
                     loss += w * 0.5 * d * d
-                    E[i, k] = <floating>(w * d)
+                    E[i, k] = <floating>(w * scale * d)
                 continue
             for g in range(m // group):
                 g0 = g * group

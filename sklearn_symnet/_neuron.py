@@ -1,29 +1,21 @@
 """The five-element (Wuxing) neuron: the ODE, its fixed point and its reverse system.
 
 This module is the only place where the neuron's differential equation is
-written down (:meth:`WuxingNeuron.rhs`).  Everything else in the package --
-the Cython kernels, the network, the estimator -- receives from here the few
-numbers it needs (breakpoint tables, branch coefficients) and never sees the
-equation itself.  See ``docs/model.md`` for the derivations.
+written down: :func:`interaction_matrix` (the matrix ``A`` of
+``dx/dt = x * (r + A x)``) and :meth:`WuxingNeuron.rhs`.  Everything else --
+the tables of :mod:`sklearn_symnet._tables`, the Cython kernels, the network,
+the estimators -- receives from here ``A`` or the few numbers derived from
+it, and never writes the equation again.  See ``docs/model.md``.
 """
 
-from itertools import combinations
 from numbers import Integral, Real
 
 import numpy as np
-
-from . import _kernels
 
 N_ELEMENTS = 5
 ELEMENT_NAMES = ("wood", "fire", "earth", "metal", "water")
 COUPLINGS = ("rate", "flux")
 FLUX_BOUNDS = ("symmetric", "branch")
-# Fraction of the distance to the flux coupling's fold that the bounded input
-# may use (model.md section 2: u_max = 0.9 |u_c|).
-FLUX_INPUT_FRACTION = 0.9
-# Rate coupling: breakpoints beyond this magnitude are not tabulated (inputs
-# that large overflow any layer's signals anyway).
-RATE_FAR_INPUT = 1e300
 
 
 def _check_constant(name, value, *, positive):
@@ -63,6 +55,27 @@ def mirror_matrix():
     for i in range(N_ELEMENTS):
         R[i, (-i) % N_ELEMENTS] = 1.0
     return R
+
+
+#: ``dA/dK1, dA/dK2, dA/dK3``: generation (mother feeds child, predator-prey),
+#: restraint (an element preys on the one it restrains), self-limitation.
+CONSTANT_MATRICES = np.stack([
+    shift_matrix(-1) - shift_matrix(1),
+    shift_matrix(2) - shift_matrix(-2),
+    -np.eye(N_ELEMENTS),
+])
+
+
+def interaction_matrix(K1, K2, K3):
+    """The circulant ``A = -K3 I + K1 (S_-1 - S_+1) + K2 (S_+2 - S_-2)``.
+
+    The ODE of every neuron is ``dx/dt = x * (r + A x)``.  Scalars give one
+    (5, 5) matrix; arrays of shape (n,) give (n, 5, 5).
+    """
+    K = np.stack(np.broadcast_arrays(np.asarray(K1, dtype=float),
+                                     np.asarray(K2, dtype=float),
+                                     np.asarray(K3, dtype=float)), axis=-1)
+    return np.einsum("...m,mij->...ij", K, CONSTANT_MATRICES)
 
 
 class WuxingNeuron:
@@ -169,19 +182,22 @@ class WuxingNeuron:
         self.input_element = _check_element("input_element", input_element)
         self.output_element = _check_element("output_element", output_element)
 
-        self.A = (
-            -self.K3 * np.eye(N_ELEMENTS)
-            + self.K1 * (shift_matrix(-1) - shift_matrix(1))
-            + self.K2 * (shift_matrix(2) - shift_matrix(-2))
-        )
+        self.A = interaction_matrix(self.K1, self.K2, self.K3)
         self.fixed_point = self.r / self.K3
+        from ._tables import NeuronTable  # the tables read A from this module
+
+        self.table = NeuronTable([[self.K1, self.K2, self.K3, self.r]], coupling,
+                                 self.input_element, self.output_element, flux_bound)
         if coupling == "rate":
-            self._build_rate_table()
+            self.breakpoints = self.table.breakpoints[0].copy()
             self.fold_input = None
             self.input_bound = self.input_bound_pos = np.inf
         else:
-            self._build_flux_branch()
             self.breakpoints = np.empty(0)
+            self.fold_input = float(self.table.fold_input[0])
+            self.branch_top = float(self.table.branch_top[0])
+            self.input_bound = float(self.table.input_bound[0])
+            self.input_bound_pos = float(self.table.input_bound_pos[0])
 
     def __repr__(self):
         extra = (f", flux_bound={self.flux_bound!r}"
@@ -348,28 +364,6 @@ class WuxingNeuron:
     # ------------------------------------------------------------------
     # Steady states through the kernels
     # ------------------------------------------------------------------
-    def kernel_table(self, element=None, bounded=True):
-        """Numbers the layer kernels need to evaluate ``element``'s displacement.
-
-        Returns ``(kind, params)``; the network passes ``params`` straight to
-        :func:`sklearn_symnet._kernels.rate_forward` or ``flux_forward``.
-        ``element`` defaults to the output element; the gains are for the
-        output element only when ``element`` is the output element.
-        """
-        b = self.output_element if element is None else _check_element("element", element)
-        xs = self.fixed_point
-        if self.coupling == "rate":
-            slope = self._rate_P[:, b].copy()
-            icpt = self._rate_Q[:, b] - xs
-            # The output element's gain is the reverse system's steady response
-            # (from J.T in _build_rate_table); it equals the forward slope.
-            gain = self._rate_reverse_gain.copy() if b == self.output_element else slope
-            return "rate", (self.breakpoints, slope, icpt, gain)
-        p, q = self._flux_p[b], self._flux_q[b] - xs
-        um = self.input_bound if bounded else np.inf
-        up = self.input_bound_pos if bounded else np.inf
-        return "flux", (um, up, self._flux_c1, self._flux_beta, p, q)
-
     def _element_response(self, u, element, bounded=True):
         u = np.ascontiguousarray(np.atleast_1d(np.asarray(u, dtype=np.float64)))
         if u.ndim != 1:
@@ -379,9 +373,11 @@ class WuxingNeuron:
         U = u.reshape(-1, 1)
         S = np.empty_like(U)
         G = np.empty_like(U)
-        kind, params = self.kernel_table(element, bounded)
-        forward = _kernels.rate_forward if kind == "rate" else _kernels.flux_forward
-        forward(U, *params, S, G, 1)
+        table = self.table
+        if element is not None or not bounded:
+            e = self.output_element if element is None else _check_element("element", element)
+            table = table.element_view(e, bounded)
+        table.forward(U, S, G)
         return S[:, 0], G[:, 0]
 
     def response(self, u):
@@ -458,200 +454,41 @@ class WuxingNeuron:
         """Whether the output element's steady state depends on the input at all
         (False e.g. for ``K1 = K2 = 0`` with ``output_element != input_element``:
         the elements are uncoupled)."""
-        b, a = self.output_element, self.input_element
-        if self.coupling == "rate":
-            col = np.abs(self._rate_P[:, b])
-            return bool(col.max() > 1e-12 * max(np.abs(self._rate_P[:, a]).max(), 1e-300))
-        return bool(abs(self._flux_p[b]) > 1e-12 * abs(self._flux_p[a]))
+        return bool(self.table.responds[0])
+
+    def constant_gradients(self, u):
+        """Derivatives of the signal with respect to the neuron's own constants.
+
+        From the same reverse-system response that gives the gain
+        (``docs/model.md``, trained neurons): exact, local, no chain rule.
+
+        Parameters
+        ----------
+        u : array-like of shape (n,)
+            Raw inputs.
+
+        Returns
+        -------
+        grads : ndarray of shape (n, 4)
+            ``ds/dK1, ds/dK2, ds/dK3, ds/dr`` at each input.
+
+        Examples
+        --------
+        >>> from sklearn_symnet import WuxingNeuron
+        >>> g = WuxingNeuron(K1=0.3, K2=0.2, output_element=3).constant_gradients([-1.6])
+        >>> [round(float(v), 4) for v in g[0]]
+        [-0.1176, -0.0173, 0.1608, -0.122]
+        """
+        u = np.ascontiguousarray(np.atleast_1d(np.asarray(u, dtype=np.float64)))
+        if u.ndim != 1 or not np.all(np.isfinite(u)):
+            raise ValueError("u must be a finite scalar or 1-D array.")
+        # one row of inputs, each a unit of this neuron: no sum over samples
+        out = np.empty((u.shape[0], 4))
+        self.table.constant_grads(u[None, :], np.ones((1, u.shape[0])), out)
+        return out
 
     def causal_gains(self):
         """Causal-distance gain structure ``G(d) = [(-A)^-1]_{a+d, a}``, d = 0..4."""
         Ainv = np.linalg.inv(-self.A)
         a = self.input_element
         return np.array([Ainv[(a + d) % N_ELEMENTS, a] for d in range(N_ELEMENTS)])
-
-    # ------------------------------------------------------------------
-    # Precomputation
-    # ------------------------------------------------------------------
-    def _build_rate_table(self):
-        """Exact solution of the rate coupling's complementarity problem.
-
-        For input ``u`` the steady state is the unique ``x >= 0`` with
-        ``w = -(r 1 + u e_a + A x) >= 0`` and ``x . w = 0``.  On each survivor
-        set ``S`` it is affine in ``u``: ``x_S = -(A_SS)^-1 (r 1_S + u e_a)``.
-
-        The pieces are found so that they tile the input axis by
-        construction, with no tolerance deciding the tiling: every survivor
-        set's feasible interval contributes its finite end points as
-        candidate breakpoints; between consecutive candidates the LCP is
-        solved at an interior point (the set of least constraint violation:
-        the feasible one, unique up to degenerate sets that give the same
-        ``x``); neighbouring intervals with the same affine solution are
-        merged.  Degenerate constants (a breakpoint at infinity, sets that
-        are feasible on one point only, a zero slope) need no special case.
-        """
-        a, A, r = self.input_element, self.A, self.r
-        n_sets = 2**N_ELEMENTS - 1
-        P = np.zeros((n_sets, N_ELEMENTS))
-        Q = np.zeros((n_sets, N_ELEMENTS))
-        alpha = np.empty((n_sets, N_ELEMENTS))  # constraints alpha u + beta >= 0
-        beta = np.empty((n_sets, N_ELEMENTS))
-        ea = np.zeros(N_ELEMENTS)
-        ea[a] = 1.0
-        # Rounding noise of the small solves: -A_SS = K3 I + skew has condition
-        # number at most 1 + 2 (|K1| + |K2|) / K3.  An entry below the noise
-        # level of its vector is an exact zero lost to rounding (K1 = K2 = K3
-        # gives -9e-18 for a zero slope, and an extrapolated level of -9e282
-        # at u = 1e300); cleaning it keeps every steady state >= 0.
-        noise = 64 * np.finfo(float).eps * (1.0 + 2 * (abs(self.K1) + abs(self.K2))
-                                             / self.K3)
-
-        def clean(v, scale):
-            v[np.abs(v) <= noise * scale] = 0.0
-            return v
-
-        k = 0
-        for size in range(1, N_ELEMENTS + 1):
-            for S in combinations(range(N_ELEMENTS), size):
-                S = list(S)
-                # -A_SS has symmetric part K3 I: always invertible
-                Ainv = np.linalg.inv(A[np.ix_(S, S)])
-                p = -Ainv @ ea[S]
-                q = -Ainv @ np.full(len(S), r)
-                P[k, S] = clean(p, np.abs(p).max())
-                Q[k, S] = clean(q, np.abs(q).max())
-                out = [i for i in range(N_ELEMENTS) if i not in S]
-                # survivors: x_i >= 0; the others: w_i >= 0
-                alpha[k] = P[k]
-                beta[k] = Q[k]
-                Aabs = np.abs(A[out])
-                alpha[k, out] = clean(-(ea[out] + A[out] @ P[k]),
-                                      1.0 + Aabs @ np.abs(P[k]))
-                beta[k, out] = clean(-(r + A[out] @ Q[k]), r + Aabs @ np.abs(Q[k]))
-                k += 1
-        # candidate breakpoints: the finite ends of every non-empty feasible interval
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            roots = -beta / alpha
-            lo = np.where(alpha > 0, roots, -np.inf).max(axis=1)
-            hi = np.where(alpha < 0, roots, np.inf).min(axis=1)
-        # Every finite end point counts, however far out: a tiny constant puts a
-        # genuine breakpoint far away (K2 = 1e-110: near 1e110), and the piece
-        # beyond it must not be the extrapolated inner one.  Only ends beyond
-        # +-1e300, where an interior test point could overflow, are dropped.
-        cand = np.concatenate([lo[lo <= hi], hi[lo <= hi]])
-        cand = np.unique(cand[np.isfinite(cand) & (np.abs(cand) < RATE_FAR_INPUT)])
-        if cand.size:
-            keep = np.concatenate([[True], np.diff(cand) > 1e-12 * np.maximum(
-                1.0, np.abs(cand[1:]))])
-            cand = cand[keep]
-        # an interior test point of every interval between candidates
-        if cand.size:
-            width = np.maximum(1.0, np.abs(cand))
-            tests = np.concatenate([[cand[0] - width[0]], 0.5 * (cand[:-1] + cand[1:]),
-                                    [cand[-1] + width[-1]]])
-        else:
-            tests = np.array([0.0])
-        chosen = self._rate_lcp_sets(alpha, beta, tests)
-        # merge neighbouring intervals whose solutions are the same affine map
-        pieces = []  # [first interval, last interval, set]
-        for j, c in enumerate(chosen):
-            if pieces:
-                prev = pieces[-1][2]
-                # the same affine map element by element (relative, no
-                # absolute floor: a slope of 1e-110 is not a slope of 0)
-                same = np.allclose(P[prev], P[c], rtol=1e-9, atol=0.0) and np.allclose(
-                    Q[prev], Q[c], rtol=1e-9, atol=0.0)
-                if prev == c or same:
-                    pieces[-1][1] = j
-                    continue
-            pieces.append([j, j, c])
-        self.breakpoints = np.array([cand[last] for _, last, _ in pieces[:-1]])
-        self._rate_P = np.array([P[c] for *_, c in pieces])
-        self._rate_Q = np.array([Q[c] for *_, c in pieces])
-        # Reverse-system gain of each piece, from J.T at an interior point.
-        e_b = np.zeros(N_ELEMENTS)
-        e_b[self.output_element] = 1.0
-        gains = []
-        for (first, last, c) in pieces:
-            um = tests[(first + last + 1) // 2] if first != last else tests[first]
-            x = P[c] * um + Q[c]
-            try:
-                y = np.linalg.solve(-self.reverse_jacobian(x, um), e_b)
-                g = y[a] * x[a]
-            except np.linalg.LinAlgError:  # pragma: no cover - J is regular on a piece
-                g = np.nan
-            # on an extinct input element the response is exactly zero
-            gains.append(0.0 if P[c, a] == 0 and Q[c, a] == 0 else g)
-        gains = np.array(gains)
-        bad = ~np.isfinite(gains)
-        gains[bad] = self._rate_P[bad, self.output_element]
-        self._rate_reverse_gain = gains
-
-    @staticmethod
-    def _rate_lcp_sets(alpha, beta, u):
-        """Index of the survivor set solving the LCP at each input ``u``: the
-        set whose constraints are violated least (the feasible set; degenerate
-        ties give the same solution)."""
-        vals = alpha[:, :, None] * u[None, None, :] + beta[:, :, None]
-        scale = 1.0 + np.abs(u)[None, :] * np.abs(alpha).max(axis=1)[:, None] + np.abs(
-            beta).max(axis=1)[:, None]
-        worst = vals.min(axis=1) / scale
-        return np.argmax(worst, axis=0)
-
-    def _build_flux_branch(self):
-        """Equilibrium branch of the flux coupling, parametrised by ``t = x_a``.
-
-        With ``x_a = t`` the other four elements survive with ``(r + A x)_i = 0``,
-        affine in ``t``: ``x = p t + q``.  The inflow that holds the branch there
-        is ``u(t) = -t (c1 + beta t)``, a quadratic, so the steady state for a
-        given inflow is the root with ``du/dt = sqrt(c1^2 - 4 beta u) > 0``.
-        The fold is at ``du/dt = 0``.
-        """
-        a, A, r = self.input_element, self.A, self.r
-        N = [i for i in range(N_ELEMENTS) if i != a]
-        ANN_inv = np.linalg.inv(A[np.ix_(N, N)])
-        p = np.zeros(N_ELEMENTS)
-        q = np.zeros(N_ELEMENTS)
-        p[a] = 1.0
-        p[N] = -ANN_inv @ A[N, a]
-        q[N] = -ANN_inv @ np.full(len(N), r)
-        c1 = r + A[a] @ q
-        beta = A[a] @ p
-
-        # Range of t around x* where the branch is stable (du/dt > 0) and all
-        # elements stay positive.  (Tiny constants can overflow a ratio to inf,
-        # which is the right limit here.)
-        with np.errstate(over="ignore", divide="ignore"):
-            t_lo, t_hi, u_lo, u_hi = self._flux_range(p, q, c1, beta, N)
-        self.fold_input = float(u_lo)
-        self.branch_top = float(u_hi)
-        if self.flux_bound == "symmetric":
-            self.input_bound = float(FLUX_INPUT_FRACTION * min(-u_lo, u_hi))
-            self.input_bound_pos = self.input_bound
-        else:
-            self.input_bound = float(FLUX_INPUT_FRACTION * -u_lo)
-            self.input_bound_pos = float(FLUX_INPUT_FRACTION * u_hi)
-        self._flux_p, self._flux_q = p, q
-        self._flux_c1, self._flux_beta = float(c1), float(beta)
-
-    def _flux_range(self, p, q, c1, beta, N):
-        xs = self.fixed_point
-        t_lo, t_hi = 0.0, np.inf
-        if beta < 0:
-            t_lo = max(t_lo, -c1 / (2 * beta))
-        elif beta > 0:
-            t_hi = min(t_hi, -c1 / (2 * beta))
-        for i in N:
-            if p[i] > 0:
-                t_lo = max(t_lo, -q[i] / p[i])
-            elif p[i] < 0:
-                t_hi = min(t_hi, -q[i] / p[i])
-        if not t_lo < xs < t_hi:  # pragma: no cover - x* is always interior
-            raise RuntimeError("fixed point is not on the flux branch")
-
-        def u_of(t):
-            return -t * (c1 + beta * t)
-
-        u_lo = u_of(t_lo)
-        u_hi = u_of(t_hi) if np.isfinite(t_hi) else np.inf
-        return t_lo, t_hi, u_lo, u_hi

@@ -65,12 +65,16 @@ class AdamOptimizer(_EpochSchedule):
                            self.beta_2, self.epsilon,
                            n_threads if params.shape[0] >= 50_000 else 1)
 
-    def copy(self):
-        new = object.__new__(type(self))
-        new.__dict__.update(self.__dict__)
-        new.ms = self.ms.copy()
-        new.vs = self.vs.copy()
-        return new
+    def state(self):
+        """The optimiser's state as plain values and arrays (copied)."""
+        return {"solver": "adam", "t": self.t, "epochs": self.epochs,
+                "ms": self.ms.copy(), "vs": self.vs.copy()}
+
+    def load_state(self, state):
+        """Continue from :meth:`state` (of a vector of the same length)."""
+        self.t, self.epochs = int(state["t"]), int(state["epochs"])
+        self.ms[...] = state["ms"]
+        self.vs[...] = state["vs"]
 
 
 class SGDOptimizer(_EpochSchedule):
@@ -106,11 +110,15 @@ class SGDOptimizer(_EpochSchedule):
         _kernels.sgd_step(params, grads, self.velocities,
                           self.learning_rate, self.momentum, self.nesterov)
 
-    def copy(self):
-        new = object.__new__(type(self))
-        new.__dict__.update(self.__dict__)
-        new.velocities = self.velocities.copy()
-        return new
+    def state(self):
+        """The optimiser's state as plain values and arrays (copied)."""
+        return {"solver": "sgd", "t": self.t, "epochs": self.epochs,
+                "velocities": self.velocities.copy()}
+
+    def load_state(self, state):
+        """Continue from :meth:`state` (of a vector of the same length)."""
+        self.t, self.epochs = int(state["t"]), int(state["epochs"])
+        self.velocities[...] = state["velocities"]
 
 
 class ArctanBound:
@@ -146,3 +154,11 @@ class ArctanBound:
     def chain(self, free, grad):
         """Gradient w.r.t. ``W`` from the gradient w.r.t. ``C``, in place."""
         _kernels.bound_chain(free, grad, self.bound)
+
+
+def state_matches(state, solver, n_params, dtype):
+    """Whether an optimiser ``state`` can continue a vector of ``n_params``."""
+    if not isinstance(state, dict) or state.get("solver") != solver:
+        return False
+    arr = state["ms"] if solver == "adam" else state["velocities"]
+    return arr.shape == (n_params,) and arr.dtype == np.dtype(dtype)

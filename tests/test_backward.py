@@ -17,7 +17,20 @@ from sklearn.datasets import make_classification
 from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_symnet import SymNetClassifier, WuxingNeuron
-from sklearn_symnet._network import SymNetwork, make_input
+from sklearn_symnet._inputs import training_input as make_input
+from sklearn_symnet._losses import OutputHead
+from sklearn_symnet._network import SymNetwork
+
+
+def make_network(layer_units, neuron, dtype, group, squared, scale, alpha, bound,
+                 out_neuron=None, readout="signal"):
+    """A network of ``neuron`` (hidden) and ``out_neuron`` (output) tables."""
+    out = neuron if out_neuron is None else out_neuron
+    tables = [neuron.table] * (len(layer_units) - 2) + [out.table]
+    n_out = layer_units[-1] // 2 if readout == "difference" else layer_units[-1]
+    head = (OutputHead(n_out, readout, 1.0, "squared") if squared
+            else OutputHead(n_out, readout, scale, "softmax", group))
+    return SymNetwork(layer_units, tables, head, dtype, alpha, bound, n_threads=1)
 
 N_IN, HIDDEN, N_OUT = 5, (4, 6), 3
 N_ROWS, N_BATCH = 20, 14
@@ -127,11 +140,10 @@ def build_case(coupling, squared, bound, group=N_OUT, n_out=N_OUT, alpha=0.3,
         Y = one_hot_groups(rng, N_ROWS, n_out, group)
         sw = rng.uniform(0.2, 2.0, N_ROWS)
         rows = rng.permutation(N_ROWS)[:N_BATCH].astype(np.int64)
-        net = SymNetwork(layer_units, neuron, np.float64, group, squared, scale,
-                         alpha, bound, n_threads=1, output_neuron=out_neuron,
-                         readout=readout)
+        net = make_network(layer_units, neuron, np.float64, group, squared, scale,
+                           alpha, bound, out_neuron=out_neuron, readout=readout)
         net.initialize(np.random.RandomState(seed))
-        net.set_params(3.0 * net.free)  # spread the inputs over several pieces
+        net.set_free(3.0 * net.free)  # spread the inputs over several pieces
         free = net.free.copy()
         Ws, bs, _ = unpack(free, layer_units, bound)
         Us, _ = ref_forward(X[rows], Ws, bs, neuron, out_neuron)
@@ -153,7 +165,7 @@ def network_gradient(case, X=None):
     net, rows = case["net"], case["rows"]
     X = case["X"] if X is None else X
     rec = Recorder()
-    net.set_params(case["free"])
+    net.set_free(case["free"])
     net._allocate(rows.shape[0])
     loss = net._train_batch(make_input(X, rows.shape[0]), case["Y"], case["sw"],
                             rows, rows.shape[0], rec)
@@ -309,9 +321,9 @@ def test_backward_difference_readout(coupling, output, group, loss):
 def test_backward_float32_matches_float64():
     case = build_case("rate", False, 1.5)
     grad64, loss64 = network_gradient(case)
-    net32 = SymNetwork(case["layer_units"], case["neuron"], np.float32, N_OUT, False,
-                       case["scale"], case["alpha"], 1.5, n_threads=1)
-    net32.set_params(case["free"].astype(np.float32))
+    net32 = make_network(case["layer_units"], case["neuron"], np.float32, N_OUT, False,
+                         case["scale"], case["alpha"], 1.5)
+    net32.set_free(case["free"].astype(np.float32))
     rows = case["rows"]
     rec = Recorder()
     net32._allocate(rows.shape[0])
@@ -331,8 +343,8 @@ def test_output_signals_equal_reference_forward():
     case = build_case("rate", False, None)
     Ws, bs, _ = unpack(case["free"], case["layer_units"], None)
     _, Ss = ref_forward(case["X"], Ws, bs, case["neuron"])
-    case["net"].set_params(case["free"])
-    np.testing.assert_allclose(case["net"].output_signals(case["X"]), Ss[-1],
+    case["net"].set_free(case["free"])
+    np.testing.assert_allclose(case["net"].predict_outputs(case["X"]), Ss[-1],
                                rtol=1e-12, atol=1e-12)
 
 
@@ -340,7 +352,7 @@ def test_output_signals_equal_reference_forward():
 def test_training_changes_only_coefficients(coupling):
     K = dict(K1=0.8, K2=0.5, K3=0.5, r=2.0)  # fixed point 4, not 1
     before = WuxingNeuron(coupling=coupling, **K)
-    kind, table = before.kernel_table()
+    table = before.table
     X, y = make_classification(n_samples=80, n_features=6, n_informative=4,
                                random_state=0)
     clf = SymNetClassifier(hidden_layer_sizes=(5,), coupling=coupling, max_iter=5,
@@ -350,11 +362,12 @@ def test_training_changes_only_coefficients(coupling):
     assert clf.fixed_point_ == clf.neuron_.fixed_point == K["r"] / K["K3"] == 4.0
     assert (clf.neuron_.K1, clf.neuron_.K2, clf.neuron_.K3, clf.neuron_.r) == (
         K["K1"], K["K2"], K["K3"], K["r"])
-    kind_after, table_after = clf.neuron_.kernel_table()
-    assert kind_after == kind == coupling
-    assert len(table_after) == len(table)
-    for a, b in zip(table_after, table):
-        assert np.array_equal(np.asarray(a), np.asarray(b))
+    after = clf.neuron_.table
+    assert after.coupling == table.coupling == coupling
+    np.testing.assert_array_equal(clf.neuron_constants_[0], [list(K.values())] * 5)
+    for name in ("_bp", "_slope", "_icpt", "_gain", "_flux"):
+        if hasattr(table, name):
+            assert np.array_equal(getattr(after, name), getattr(table, name))
     np.testing.assert_array_equal(clf.neuron_.A, before.A)
     np.testing.assert_array_equal(clf.neuron_.breakpoints, before.breakpoints)
     # ... while the coefficients did move away from their initial values

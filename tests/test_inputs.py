@@ -22,7 +22,7 @@ from sklearn.feature_selection import SelectKBest
 from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
 
-from sklearn_symnet import SymNetClassifier, WuxingNeuron, _network
+from sklearn_symnet import SymNetClassifier, WuxingNeuron, _inputs
 
 N, D = 150, 12
 Y = np.arange(N) % 3
@@ -99,10 +99,10 @@ def tol(dtype):
 @pytest.mark.parametrize("path", PATHS)
 def test_the_matrix_reaches_every_first_layer_path(path):
     X = reference(values(path), "float64")
-    expected = _network._DenseGatherInput if path == "dense" else _network._CompactInput
-    assert isinstance(_network.make_input(X, 50), expected)
-    assert isinstance(_network.make_input(sp.csr_matrix(X), 50), _network._CompactInput)
-    assert _network._sparse_enough(X) == (path == "skip")
+    expected = _inputs.DenseGatherInput if path == "dense" else _inputs.CompactInput
+    assert isinstance(_inputs.training_input(X, 50), expected)
+    assert isinstance(_inputs.training_input(sp.csr_matrix(X), 50), _inputs.CompactInput)
+    assert _inputs.sparse_enough(X) == (path == "skip")
 
 
 # ---------------------------------------------------------------------------
@@ -397,8 +397,8 @@ def test_prediction_memory_scales_with_rows():
         tracemalloc.stop()
     # 5 rows x 100k features: the chunk's compaction buffers are ~6 MB
     assert peak < 20 * 2**20, peak
-    assert _network._predict_chunk(5, d) == 5
-    assert _network._predict_chunk(10**6, d) * d <= _network.PREDICT_CHUNK_ENTRIES
+    assert _inputs.predict_chunk(5, d) == 5
+    assert _inputs.predict_chunk(10**6, d) * d <= _inputs.PREDICT_CHUNK_ENTRIES
 
 
 # ---------------------------------------------------------------------------
@@ -484,7 +484,7 @@ def test_flux_hidden_layers_never_sit_on_a_zero_gain_piece():
     assert model.dead_fraction_[0] == 0.0
     assert model.neuron_.coupling == "flux" and model.output_neuron_.coupling == "rate"
     assert model.output_scale_ == 2.0  # "auto": rate outputs read in pairs
-    S = model._output_signals(X)
+    S = model.layer_signals(X)[-1].signals
     # prediction uses the output layer's own kernel: its signals are rate signals
     # (flux signals of these constants never leave about -0.14..0.08)
     assert S.max() > 0.2 or S.min() < -0.2
@@ -497,7 +497,8 @@ def test_output_coupling_none_is_the_single_coupling_model(coupling):
     b = quiet(small(coupling=coupling, output_coupling=coupling).fit, X, Y)
     for u, v in zip(a.coefs_, b.coefs_):
         assert np.array_equal(u, v)
-    assert a.output_neuron_ is a.neuron_
+    assert repr(a.output_neuron_) == repr(a.neuron_)
+    assert a._layer_couplings == [coupling, coupling]
 
 
 @pytest.mark.parametrize("K1, K2, b", [(0.3, 0.2, 1), (0.8, 0.5, 0), (1.0, 1.0, 1)])
@@ -539,7 +540,7 @@ def test_difference_readout_estimator(kind):
         np.testing.assert_array_equal(model.predict(X), model.classes_[P.argmax(axis=1)])
     assert model.score(X, y) > 0.6
     # the logits are the pair differences of the output signals
-    S = model._output_signals(X)
+    S = model.layer_signals(X)[-1].signals
     if kind == "multiclass":
         Z = model.output_scale_ * (S[:, 0::2] - S[:, 1::2])
         np.testing.assert_allclose(np.log(P), Z - np.log(np.exp(Z).sum(1, keepdims=True)),

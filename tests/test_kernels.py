@@ -99,9 +99,9 @@ def ref_grad(X, rows, D):
 def ref_output_error(S, Y, sw, scale, group, squared):
     S, Y, sw = c64(S), c64(Y), c64(sw)
     n, m = S.shape
-    if squared:
-        D = Y - S
-        return float(np.sum(sw[:, None] * 0.5 * D * D)), sw[:, None] * D
+    if squared:  # 0.5 (y - scale s)^2
+        D = Y - scale * S
+        return float(np.sum(sw[:, None] * 0.5 * D * D)), sw[:, None] * scale * D
     Z = (scale * S).reshape(n, m // group, group)
     Yg = Y.reshape(n, m // group, group)
     w = sw[:, None, None]
@@ -187,6 +187,21 @@ def make_rows(rng, n_samples, n_rows):
 # ---------------------------------------------------------------------------
 # rate_forward / flux_forward
 # ---------------------------------------------------------------------------
+def rate_tables(neuron):
+    """The kernel tables of one neuron: 2-D (one row), and its 1-D pieces."""
+    t = neuron.table
+    tables = (t._bp, t._slope, t._icpt, t._gain)
+    m = t.n_pieces[0]
+    return tables, (t._bp[0, : m - 1], t._slope[0, :m], t._icpt[0, :m], t._gain[0, :m])
+
+
+def flux_row(um, up, c1, beta, p, q):
+    """One row of the flux kernel's table."""
+    c_neg = np.pi / (2 * um) if np.isfinite(um) else 0.0
+    c_pos = np.pi / (2 * up) if np.isfinite(up) else 0.0
+    return np.array([[um, up, c_neg, c_pos, c1, beta, p, q]])
+
+
 RATE_NEURONS = [
     dict(K1=0.8, K2=0.5),
     dict(K1=0.3, K2=0.2, output_element=0),
@@ -199,8 +214,7 @@ RATE_NEURONS = [
 @pytest.mark.parametrize("shape", [(1, 1), (1, 9), (13, 1), (37, 11)])
 def test_rate_forward(dtype, rtol, kw, shape):
     rng = np.random.default_rng(0)
-    kind, (bp, slope, icpt, gain) = WuxingNeuron(**kw).kernel_table()
-    assert kind == "rate"
+    tables, (bp, slope, icpt, gain) = rate_tables(WuxingNeuron(**kw))
     # the reverse system's gain equals the forward slope on every piece
     np.testing.assert_allclose(gain, slope, rtol=1e-12, atol=1e-14)
     U = rng.uniform(-6, 65, size=shape)
@@ -213,7 +227,7 @@ def test_rate_forward(dtype, rtol, kw, shape):
     U = np.ascontiguousarray(U, dtype=dtype)
     S_ref, G_ref = ref_rate_forward(U, bp, slope, icpt, gain)
     S, G = nan_like(shape, dtype), nan_like(shape, dtype)
-    K.rate_forward(U, bp, slope, icpt, gain, S, G, 1)
+    K.rate_forward(U, *tables, S, G, True, 1)
     assert S.dtype == G.dtype == dtype
     # the intercept can cancel the slope term: judge against their size
     seg = np.searchsorted(bp, c64(U), side="right")
@@ -222,34 +236,55 @@ def test_rate_forward(dtype, rtol, kw, shape):
     assert_close(G, G_ref, rtol)
     for nt in THREADS:
         S2, G2 = nan_like(shape, dtype), nan_like(shape, dtype)
-        K.rate_forward(U, bp, slope, icpt, gain, S2, G2, nt)
+        K.rate_forward(U, *tables, S2, G2, True, nt)
         assert np.array_equal(S, S2) and np.array_equal(G, G2)
     # S may alias U
     U2 = U.copy()
     G3 = nan_like(shape, dtype)
-    K.rate_forward(U2, bp, slope, icpt, gain, U2, G3, 1)
+    K.rate_forward(U2, *tables, U2, G3, True, 1)
     assert np.array_equal(U2, S) and np.array_equal(G3, G)
+    # prediction: signals only, the gains are not written
+    S5, G5 = nan_like(shape, dtype), nan_like(shape, dtype)
+    K.rate_forward(U, *tables, S5, G5, False, 1)
+    assert np.array_equal(S5, S) and np.all(np.isnan(G5))
 
 
 def test_rate_forward_piece_selection():
-    bp = np.array([-1.0, 2.0])
-    slope = np.array([10.0, 20.0, 30.0])
-    icpt = np.array([1.0, 2.0, 3.0])
+    bp = np.array([[-1.0, 2.0]])
+    slope = np.array([[10.0, 20.0, 30.0]])
+    icpt = np.array([[1.0, 2.0, 3.0]])
     U = np.array([[-5.0, -1.0, np.nextafter(-1.0, -2.0), 0.0, 2.0, 7.0]])
     S, G = np.empty_like(U), np.empty_like(U)
-    K.rate_forward(U, bp, slope, icpt, slope, S, G, 1)
+    K.rate_forward(U, bp, slope, icpt, slope, S, G, True, 1)
     np.testing.assert_array_equal(G[0], [10, 20, 10, 20, 30, 30])
     # signal and gain come from separate tables
     S4, G4 = np.empty_like(U), np.empty_like(U)
-    K.rate_forward(U, bp, slope, icpt, -slope, S4, G4, 1)
+    K.rate_forward(U, bp, slope, icpt, -slope, S4, G4, True, 1)
     np.testing.assert_array_equal(S4, S)
     np.testing.assert_array_equal(G4, -G)
     np.testing.assert_allclose(S[0], G[0] * U[0] + [1, 2, 1, 2, 3, 3], rtol=1e-15)
     # no breakpoints: one piece
     S1, G1 = np.empty_like(U), np.empty_like(U)
-    K.rate_forward(U, np.empty(0), slope[:1], icpt[:1], slope[:1], S1, G1, 1)
+    K.rate_forward(U, np.empty((1, 0)), slope[:, :1], icpt[:, :1], slope[:, :1], S1, G1,
+                   True, 1)
     np.testing.assert_allclose(S1, 10 * U + 1, rtol=1e-15)
     np.testing.assert_array_equal(G1, np.full_like(U, 10.0))
+
+
+def test_rate_forward_one_table_row_per_unit():
+    """Tables of one row per unit (padded with +inf breakpoints and repeats of
+    the last piece): unit k reads row k; a wrong row count is refused."""
+    bp = np.array([[-1.0, 2.0], [0.5, np.inf], [np.inf, np.inf]])
+    slope = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 5.0], [6.0, 6.0, 6.0]])
+    icpt = np.array([[0.0, 0.1, 0.2], [1.0, 2.0, 2.0], [7.0, 7.0, 7.0]])
+    U = np.array([[-3.0, 0.0, 1e300], [3.0, 1.0, -1e300]])
+    S, G = np.empty_like(U), np.empty_like(U)
+    K.rate_forward(U, bp, slope, icpt, slope, S, G, True, 1)
+    np.testing.assert_array_equal(G, [[1.0, 4.0, 6.0], [3.0, 5.0, 6.0]])
+    np.testing.assert_array_equal(S, [[-3.0, 1.0, 6e300 + 7.0], [9.2, 7.0, -6e300]])
+    with pytest.raises(ValueError, match="1 or U.shape"):
+        K.rate_forward(U[:, :2].copy(), bp, slope, icpt, slope, S[:, :2].copy(),
+                       G[:, :2].copy(), True, 1)
 
 
 FLUX_NEURONS = [
@@ -268,8 +303,8 @@ FLUX_NEURONS = [
 def test_flux_forward(dtype, rtol, kw, bounded, shape):
     rng = np.random.default_rng(1)
     neuron = WuxingNeuron(**kw)
-    kind, (um, up, c1, beta, p, q) = neuron.kernel_table(bounded=bounded)
-    assert kind == "flux"
+    F = neuron.table.element_view(neuron.output_element, bounded)._flux
+    um, up, _, _, c1, beta, p, q = F[0]
     assert np.isfinite(um) == bounded
     assert up >= um
     if bounded:
@@ -285,18 +320,21 @@ def test_flux_forward(dtype, rtol, kw, bounded, shape):
     U = np.ascontiguousarray(U, dtype=dtype)
     S_ref, G_ref = ref_flux_forward(U, um, up, c1, beta, p, q)
     S, G = nan_like(shape, dtype), nan_like(shape, dtype)
-    K.flux_forward(U, um, up, c1, beta, p, q, S, G, 1)
+    K.flux_forward(U, F, S, G, True, 1)
     # S = p t + q cancels near u = 0: judge against |p t| + |q|
     assert_close(S, S_ref, rtol, np.abs(S_ref - q) + abs(q))
     assert_close(G, G_ref, rtol)
     for nt in THREADS:
         S2, G2 = nan_like(shape, dtype), nan_like(shape, dtype)
-        K.flux_forward(U, um, up, c1, beta, p, q, S2, G2, nt)
+        K.flux_forward(U, F, S2, G2, True, nt)
         assert np.array_equal(S, S2) and np.array_equal(G, G2)
     U2 = U.copy()
     G3 = nan_like(shape, dtype)
-    K.flux_forward(U2, um, up, c1, beta, p, q, U2, G3, 1)
+    K.flux_forward(U2, F, U2, G3, True, 1)
     assert np.array_equal(U2, S) and np.array_equal(G3, G)
+    S5, G5 = nan_like(shape, dtype), nan_like(shape, dtype)
+    K.flux_forward(U, F, S5, G5, False, 1)
+    assert np.array_equal(S5, S) and np.all(np.isnan(G5))
 
 
 @pytest.mark.parametrize("c1, beta", [(2.0, -1.5), (-0.7, -1.2), (1.0, 0.8)])
@@ -315,7 +353,8 @@ def test_flux_forward_solves_the_branch(c1, beta):
             u = np.linspace(-3.0, 0.9 * v_fold, 19)
         U = u.reshape(-1, 1).copy()
         S, G = np.empty_like(U), np.empty_like(U)
-        K.flux_forward(U, u_max, u_max, c1, beta, p, q, S, G, 1)
+        F = flux_row(u_max, u_max, c1, beta, p, q)
+        K.flux_forward(U, F, S, G, True, 1)
         if np.isfinite(u_max):
             v = u_max * (2 / np.pi) * np.arctan(np.pi * u / (2 * u_max))
         else:
@@ -325,8 +364,8 @@ def test_flux_forward_solves_the_branch(c1, beta):
         assert np.all(-(c1 + 2 * beta * t) > 0)
         h = 1e-6
         Sp, Sm, Gx = np.empty_like(U), np.empty_like(U), np.empty_like(U)
-        K.flux_forward(U + h, u_max, u_max, c1, beta, p, q, Sp, Gx, 1)
-        K.flux_forward(U - h, u_max, u_max, c1, beta, p, q, Sm, Gx, 1)
+        K.flux_forward(U + h, F, Sp, Gx, True, 1)
+        K.flux_forward(U - h, F, Sm, Gx, True, 1)
         np.testing.assert_allclose(G, (Sp - Sm) / (2 * h), rtol=1e-6, atol=1e-8)
 
 
@@ -335,7 +374,7 @@ def test_flux_forward_below_fold_is_finite():
     c1, beta, p, q = 2.0, -1.0, 0.5, 0.1
     U = np.array([[-1.0 - 1e-9, -5.0, -1e300]])  # fold at -c1^2 / (4 |beta|) = -1
     S, G = nan_like(U.shape, np.float64), nan_like(U.shape, np.float64)
-    K.flux_forward(U, np.inf, np.inf, c1, beta, p, q, S, G, 1)
+    K.flux_forward(U, flux_row(np.inf, np.inf, c1, beta, p, q), S, G, True, 1)
     assert np.all(np.isfinite(S)) and np.all(np.isfinite(G))
     np.testing.assert_array_equal(G, 0.0)
     np.testing.assert_allclose(S, p * (-c1 / (2 * beta)) + q)
@@ -639,8 +678,8 @@ def test_output_error(dtype, rtol, n, m, group, squared, scale):
     loss = K.output_error(S, Y, sw, scale, group, squared, E)
     assert isinstance(loss, float)
     assert np.isclose(loss, loss_ref, rtol=rtol, atol=rtol * 1e-3)
-    mag = (np.abs(c64(sw))[:, None] * (scale if not squared else 1.0)
-           * (np.abs(c64(Y)) + (np.abs(c64(S)) if squared else 1.0)))
+    mag = (np.abs(c64(sw))[:, None] * scale
+           * (np.abs(c64(Y)) + (scale * np.abs(c64(S)) if squared else 1.0)))
     assert_close(E, E_ref, rtol, mag)
 
 
@@ -691,7 +730,7 @@ def test_output_error_finite_for_huge_signals(dtype, big, group):
     # squared error: E stays finite; the loss as long as 0.5 d^2 is a double
     E2 = nan_like((n, m), dtype)
     S_sq = np.clip(S, -1e150, 1e150) if dtype == np.float64 else S
-    loss2 = K.output_error(S_sq, Y, sw, 4.0, group, True, E2)
+    loss2 = K.output_error(S_sq, Y, sw, 1.0, group, True, E2)
     assert np.isfinite(loss2)
     assert np.all(np.isfinite(E2))
 
@@ -852,14 +891,14 @@ def test_finish_gradient(dtype, rtol, n, n_coef, alpha):
 
 
 def test_steady_kernels_count_non_finite_signals():
-    kind, table = WuxingNeuron(K1=0.8, K2=0.5).kernel_table()
+    table = WuxingNeuron(K1=0.8, K2=0.5).table
     U = np.array([[0.0, 1.0, np.inf, -np.inf, np.nan, 1e308]])
     S, G = np.empty_like(U), np.empty_like(U)
     # +inf overflows, -inf lands on the zero-slope piece (0 * inf = NaN), NaN stays
-    assert K.rate_forward(U, *table, S, G, 1) == 3
-    assert K.rate_forward(U[:, :2].copy(), *table, S[:, :2].copy(), G[:, :2].copy(), 1) == 0
-    kind, table = WuxingNeuron(coupling="flux").kernel_table()
+    assert table.forward(U, S, G) == 3
+    assert table.forward(U[:, :2].copy(), S[:, :2].copy(), G[:, :2].copy()) == 0
+    table = WuxingNeuron(coupling="flux").table
     S, G = np.empty_like(U), np.empty_like(U)
     # the atan bound saturates infinite inputs: only NaN is left non-finite
-    assert K.flux_forward(U, *table, S, G, 1) == 1
+    assert table.forward(U, S, G) == 1
     assert np.isfinite(S[0, [0, 1, 2, 3, 5]]).all()

@@ -722,7 +722,7 @@ def test_atomic_divergence_during_partial_fit(data):
 def test_atomic_interrupt_mid_training(data, monkeypatch):
     # KeyboardInterrupt after the second epoch (verbose prints once per
     # epoch): the estimator must be as before the call.
-    import sklearn_symnet._classifier as clf_module
+    import sklearn_symnet._base as clf_module
 
     X, y = data
     model, ref = _fitted_pair(data, warm_start=True, verbose=True, max_iter=5)

@@ -1,0 +1,185 @@
+"""First-layer input strategies: how the input signals enter the first layer.
+
+Dense data goes through a gather and one BLAS product; mostly-zero dense data
+and sparse data through the zero-skipping kernels, which compact each
+minibatch to its non-zeros.  Whichever is used, the model is the same (dense
+and CSR copies of the same data give bit-identical results on the
+zero-skipping path).  Prediction works in row chunks, so its memory follows
+the rows predicted.
+"""
+
+import threading
+
+import numpy as np
+import scipy.sparse as sp
+
+from . import _kernels
+
+# Dense inputs with at most this fraction of non-zeros use the zero-skipping
+# first-layer kernels instead of gather + BLAS (MNIST pixels: ~19 %).
+SKIP_ZEROS_MAX_DENSITY = 0.5
+# Prediction works in chunks of at most this many rows, and at most
+# PREDICT_CHUNK_ENTRIES input entries (the zero-skipping buffers hold a
+# chunk's worth), so memory scales with the rows predicted and stays bounded
+# for wide inputs.
+PREDICT_CHUNK_ROWS = 1024
+PREDICT_CHUNK_ENTRIES = 1 << 21
+
+
+class DenseGatherInput:
+    """Dense input: gather the minibatch rows, then one product.
+
+    The product is split into row blocks (by shape only) that the kernels'
+    OpenMP threads share, each block a single-threaded BLAS call.
+    """
+
+    def __init__(self, X, max_batch):
+        self.X = X
+        self.buf = np.empty((max_batch, X.shape[1]), dtype=X.dtype)
+
+    def forward(self, rows, W, b, U, n_threads):
+        Xb = self.buf[: rows.shape[0]]
+        np.take(self.X, rows, axis=0, out=Xb)
+        U[...] = b
+        _kernels.matmul(Xb, False, W, False, U, 1.0, 1.0, n_threads)
+
+    def grad(self, rows, D, GW, n_threads):
+        # rows are the ones of the preceding forward call: the buffer holds them
+        _kernels.matmul(self.buf[: rows.shape[0]], True, D, False, GW, 1.0, 0.0, n_threads)
+
+
+class CompactInput:
+    """Mostly-zero dense or CSR input: each minibatch is compacted to its
+    non-zeros (CSR for the forward pass, CSC for the adjustment), so the
+    first layer's work is proportional to the non-zeros.
+    """
+
+    def __init__(self, X, max_batch, with_grad=True, buffers=None):
+        d = X.shape[1]
+        if sp.issparse(X):
+            X = X.tocsr()
+            if not X.has_sorted_indices:
+                X = X.sorted_indices()
+            self.data = np.ascontiguousarray(X.data)
+            self.indices = np.ascontiguousarray(X.indices, dtype=np.int32)
+            self.indptr = np.ascontiguousarray(X.indptr, dtype=np.int64)
+            row_nnz = int(np.diff(self.indptr).max()) if X.shape[0] else 0
+            capacity = max_batch * min(d, row_nnz)
+        else:
+            self.X = X
+            capacity = max_batch * d
+        self.sparse = sp.issparse(X)
+        capacity = max(capacity, 1)
+        if buffers is not None:  # reused forward buffers (prediction)
+            self.vals, self.idx, self.ptr = buffers
+        else:
+            self.vals = np.empty(capacity, dtype=X.dtype)
+            self.idx = np.empty(capacity, dtype=np.int32)
+            self.ptr = np.empty(max_batch + 1, dtype=np.int64)
+        if with_grad:
+            self.cvals = np.empty(capacity, dtype=X.dtype)
+            self.crow = np.empty(capacity, dtype=np.int32)
+            self.cptr = np.empty(d + 1, dtype=np.int64)
+
+    def forward(self, rows, W, b, U, n_threads):
+        ptr = self.ptr[: rows.shape[0] + 1]
+        if self.sparse:
+            _kernels.compact_csr(self.data, self.indices, self.indptr, rows,
+                                 self.vals, self.idx, ptr)
+            _kernels.csr_forward(self.vals, self.idx, ptr, W, b, U, n_threads)
+        else:
+            _kernels.compact_dense_forward(self.X, rows, self.vals, self.idx, ptr,
+                                           W, b, U, n_threads)
+
+    def grad(self, rows, D, GW, n_threads):
+        # rows are the ones of the preceding forward call: the buffers hold them
+        ptr = self.ptr[: rows.shape[0] + 1]
+        _kernels.csr_to_csc(self.vals, self.idx, ptr, self.cvals, self.crow, self.cptr)
+        _kernels.csc_grad(self.cvals, self.crow, self.cptr, D, GW, n_threads)
+
+
+def sparse_enough(X):
+    """Whether the zero-skipping kernels should take the first layer."""
+    if sp.issparse(X):
+        return True
+    sample = X[: min(X.shape[0], 2000)]
+    return np.count_nonzero(sample) <= SKIP_ZEROS_MAX_DENSITY * max(sample.size, 1)
+
+
+def training_input(X, max_batch):
+    """The first-layer strategy for training on ``X`` (same model whichever)."""
+    if not sp.issparse(X):
+        X = np.ascontiguousarray(X)
+    if sparse_enough(X):
+        return CompactInput(X, max_batch)
+    return DenseGatherInput(X, max_batch)
+
+
+def predict_chunk(n, d):
+    """Rows per prediction chunk for ``n`` rows of ``d`` features."""
+    return max(1, min(n, PREDICT_CHUNK_ROWS, PREDICT_CHUNK_ENTRIES // max(d, 1)))
+
+
+_WORKSPACE = threading.local()
+
+
+def _compact_buffers(X, chunk):
+    """Zero-skipping buffers for prediction.  Full-size chunk buffers are
+    kept per thread between calls (fresh pages would cost more than the
+    products); smaller calls get buffers of their own size."""
+    size = chunk * X.shape[1]
+
+    def new():
+        return (np.empty(size, dtype=X.dtype), np.empty(size, dtype=np.int32),
+                np.empty(chunk + 1, dtype=np.int64))
+
+    if chunk < PREDICT_CHUNK_ROWS and size < PREDICT_CHUNK_ENTRIES // 2:
+        return new()
+    key = (X.dtype.str, X.shape[1], chunk)
+    cached = getattr(_WORKSPACE, "buffers", None)
+    if cached is None or cached[0] != key:
+        _WORKSPACE.buffers = None  # release the old buffers first
+        cached = (key, new())
+        _WORKSPACE.buffers = cached
+    return cached[1]
+
+
+def prediction_chunks(X, dtype):
+    """Split ``X`` (any dense layout or dtype, CSR/CSC) for prediction.
+
+    Yields ``(start, stop, first)`` where ``first(W, b, U, n_threads)``
+    writes the first layer's inputs of rows ``start:stop`` into ``U``: dense
+    rows made C-contiguous in ``dtype``, mostly-zero and sparse rows through
+    the zero-skipping kernels.
+    """
+    n, d = X.shape
+    if sp.issparse(X) and X.dtype != dtype:
+        X = X.astype(dtype)
+    skip = sparse_enough(X)
+    chunk = predict_chunk(n, d)
+    whole = CompactInput(X, chunk, with_grad=False) if sp.issparse(X) else None
+    for start in range(0, n, chunk):
+        stop = min(start + chunk, n)
+        if whole is not None:  # sparse: rows of the whole CSR matrix
+            rows = np.arange(start, stop, dtype=np.int64)
+            yield start, stop, _bind(whole, rows)
+            continue
+        Xc = np.ascontiguousarray(X[start:stop], dtype=dtype)
+        if skip:  # mostly-zero dense: this chunk, compacted
+            src = CompactInput(Xc, chunk, with_grad=False, buffers=_compact_buffers(Xc, chunk))
+            yield start, stop, _bind(src, np.arange(stop - start, dtype=np.int64))
+        else:
+            yield start, stop, _dense_first(Xc)
+
+
+def _bind(src, rows):
+    def first(W, b, U, n_threads):
+        src.forward(rows, W, b, U, n_threads)
+    return first
+
+
+def _dense_first(Xc):
+    def first(W, b, U, n_threads):
+        U[...] = b
+        _kernels.matmul(Xc, False, W, False, U, 1.0, 1.0, n_threads)
+    return first

@@ -1,0 +1,355 @@
+"""Kernel tables of a layer of Wuxing neurons: the only place that dispatches on the coupling.
+
+A layer's neurons share a coupling, an input element ``a``, an output element
+``b`` and a flux bound; their constants ``theta = (K1, K2, K3, r)`` are one
+row per unit, or one row shared by all units (a fixed network).  From the
+interaction matrix of the ODE (:func:`sklearn_symnet._neuron.interaction_matrix`,
+the only place it is written) this module builds what the kernels evaluate:
+
+* **rate coupling**: the exact piecewise-affine steady state.  On each piece
+  (survivor set ``S`` of the complementarity problem) the state is
+  ``x = q u + p`` with ``q = G_S e_a``, ``p = G_S r 1``, ``G_S = (-A_SS)^-1``
+  embedded in 5x5.  The reverse system's steady response driven at the output
+  element, ``y = G_S^T e_b``, gives the gain ``y_a`` and every constant's
+  derivative, ``ds/dtheta_m = c_m + d_m u`` (``docs/model.md``).  Tables are
+  padded over units to the layer's largest number of pieces.
+* **flux coupling**: the closed-form stable branch ``x = p t + q`` with
+  ``t = x_a`` solving ``beta t^2 + c1 t + v = 0``, and the derivatives of
+  ``c1, beta, p_b, q_b - x*`` with respect to the constants.
+"""
+
+from itertools import combinations
+
+import numpy as np
+
+from . import _kernels
+from ._neuron import CONSTANT_MATRICES, N_ELEMENTS, interaction_matrix
+
+# Fraction of the distance to the flux coupling's fold (and, with
+# flux_bound="branch", to the branch's top) that the bounded inflow may use.
+FLUX_INPUT_FRACTION = 0.9
+# Rate coupling: breakpoints beyond this magnitude are not tabulated (inputs
+# that large overflow any layer's signals anyway).
+RATE_FAR_INPUT = 1e300
+CONSTANT_NAMES = ("K1", "K2", "K3", "r")
+
+_SETS = [list(S) for size in range(1, N_ELEMENTS + 1)
+         for S in combinations(range(N_ELEMENTS), size)]
+_MASKS = np.array([[i in S for i in range(N_ELEMENTS)] for S in _SETS])  # (31, 5)
+_OUTER = _MASKS[:, :, None] & _MASKS[:, None, :]
+_EYE = np.eye(N_ELEMENTS)
+
+
+def _as_constants(constants):
+    theta = np.array(constants, dtype=np.float64, ndmin=2)
+    if theta.ndim != 2 or theta.shape[1] != 4:
+        raise ValueError(f"constants must have shape (n, 4), got {theta.shape}.")
+    return theta
+
+
+class NeuronTable:
+    """The kernel tables of a layer of neurons.
+
+    Parameters
+    ----------
+    constants : array-like of shape (n_rows, 4)
+        ``K1, K2, K3, r`` per unit, or one row shared by every unit.
+    coupling : {"rate", "flux"}
+    input_element, output_element : int
+    flux_bound : {"symmetric", "branch"}
+
+    Attributes
+    ----------
+    constants : ndarray of shape (n_rows, 4)
+    fixed_points : ndarray of shape (n_rows,)
+        ``r / K3`` per row.
+    responds : ndarray of bool, shape (n_rows,)
+        Whether the output element's steady state depends on the input.
+    """
+
+    def __init__(self, constants, coupling="rate", input_element=0, output_element=1,
+                 flux_bound="symmetric"):
+        self.coupling = coupling
+        self.a = int(input_element)
+        self.b = int(output_element)
+        self.flux_bound = flux_bound
+        self.rebuild(constants)
+
+    @property
+    def n_rows(self):
+        return self.constants.shape[0]
+
+    def rebuild(self, constants):
+        """Recompute every table for new constants (same coupling and elements)."""
+        self.constants = _as_constants(constants)
+        K1, K2, K3, r = self.constants.T
+        self.fixed_points = r / K3
+        if self.coupling == "rate":
+            self._build_rate()
+        else:
+            self._build_flux()
+
+    # ------------------------------------------------------------------
+    # Evaluation (kernels)
+    # ------------------------------------------------------------------
+    def forward(self, U, S, G, n_threads=1, with_gain=True):
+        """Signals ``S`` (and gains ``G``) of inputs ``U`` of shape (n, n_units).
+
+        ``S`` may alias ``U``.  Returns the number of non-finite signals.
+        """
+        if self.coupling == "rate":
+            return _kernels.rate_forward(U, self._bp, self._slope, self._icpt, self._gain,
+                                         S, G, with_gain, n_threads)
+        return _kernels.flux_forward(U, self._flux, S, G, with_gain, n_threads)
+
+    def constant_grads(self, U, E, out, n_threads=1):
+        """``out[k] = sum_i E[i, k] * d s(U[i, k]) / d theta_k`` (shape (n_units, 4)).
+
+        ``E`` holds the error signals before the gain (``-dL/ds``): summed
+        against each constant's derivative, they give ``-dL/dtheta``.
+        """
+        if self.coupling == "rate":
+            _kernels.rate_constant_grads(U, E, self._bp, self._dc, self._dd, out, n_threads)
+        else:
+            _kernels.flux_constant_grads(U, E, self._flux, self._flux_grad, out, n_threads)
+        return out
+
+    def element_view(self, element, bounded=True):
+        """A table reading ``element``'s displacement instead of the output
+        element's (gains only for the output element); with ``bounded=False``
+        the flux inflow is not bounded (for inspecting the branch)."""
+        view = object.__new__(NeuronTable)
+        view.__dict__.update(self.__dict__)
+        if self.coupling == "rate":
+            view._slope = np.ascontiguousarray(self._Pm[:, :, element])
+            view._icpt = np.ascontiguousarray(self._Qm[:, :, element]
+                                              - self.fixed_points[:, None])
+        else:
+            F = self._flux.copy()
+            F[:, 6] = self._flux_pv[:, element]
+            F[:, 7] = self._flux_qv[:, element] - self.fixed_points
+            if not bounded:
+                F[:, 0:4] = [np.inf, np.inf, 0.0, 0.0]
+            view._flux = F
+        return view
+
+    # ------------------------------------------------------------------
+    # Rate coupling: the complementarity problem's pieces
+    # ------------------------------------------------------------------
+    def _build_rate(self):
+        """Exact solution of the rate coupling's complementarity problem.
+
+        For input ``u`` the steady state is the unique ``x >= 0`` with
+        ``w = -(r 1 + u e_a + A x) >= 0`` and ``x . w = 0``.  The pieces tile
+        the input axis by construction, with no tolerance deciding the
+        tiling: every survivor set's feasible interval contributes its finite
+        ends as candidate breakpoints; between consecutive candidates the LCP
+        is solved at an interior point (the set of least constraint
+        violation: the feasible one, unique up to degenerate sets that give
+        the same ``x``); neighbours with the same affine solution are merged.
+        """
+        theta = self.constants
+        n = theta.shape[0]
+        K1, K2, K3, r = theta.T
+        a, b = self.a, self.b
+        A = interaction_matrix(K1, K2, K3)  # (n, 5, 5)
+        # G_S = (-A_SS)^-1 embedded in 5x5, all 31 survivor sets at once
+        M = np.where(_OUTER[None], -A[:, None], 0.0) + (~_MASKS)[None, :, :, None] * _EYE
+        Gs = np.linalg.inv(M) * _OUTER[None]  # (n, 31, 5, 5)
+        q = Gs[..., a].copy()  # slope of x: G_S e_a
+        p = Gs.sum(-1) * r[:, None, None]  # intercept of x: G_S r 1
+        # Rounding noise: -A_SS = K3 I + skew has condition number at most
+        # 1 + 2 (|K1| + |K2|) / K3.  An entry below the noise level of its
+        # vector is an exact zero lost to rounding (K1 = K2 = K3 gives -9e-18
+        # for a zero slope, extrapolated to -9e282 at u = 1e300); cleaning it
+        # keeps every steady state >= 0.
+        noise = (64 * np.finfo(float).eps
+                 * (1.0 + 2 * (np.abs(K1) + np.abs(K2)) / K3))[:, None, None]
+        q[np.abs(q) <= noise * np.abs(q).max(-1, keepdims=True)] = 0.0
+        p[np.abs(p) <= noise * np.abs(p).max(-1, keepdims=True)] = 0.0
+        # constraints alpha u + beta >= 0: x_i >= 0 on S, w_i >= 0 off S
+        Aabs = np.abs(A)
+        ea = _EYE[a]
+        wq = -(ea + np.einsum("nij,nsj->nsi", A, q))
+        wp = -(r[:, None, None] + np.einsum("nij,nsj->nsi", A, p))
+        wq_scale = 1.0 + np.einsum("nij,nsj->nsi", Aabs, np.abs(q))
+        wp_scale = r[:, None, None] + np.einsum("nij,nsj->nsi", Aabs, np.abs(p))
+        wq[np.abs(wq) <= noise * wq_scale] = 0.0
+        wp[np.abs(wp) <= noise * wp_scale] = 0.0
+        alpha = np.where(_MASKS[None], q, wq)
+        beta = np.where(_MASKS[None], p, wp)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            roots = -beta / alpha
+            lo = np.where(alpha > 0, roots, -np.inf).max(-1)
+            hi = np.where(alpha < 0, roots, np.inf).min(-1)
+        # the reverse system's response driven at b: y = G_S^T e_b = row b of G_S
+        y = Gs[:, :, b, :]  # (n, 31, 5)
+        Bq = np.einsum("mij,nsj->nsmi", CONSTANT_MATRICES, q)
+        Bp = np.einsum("mij,nsj->nsmi", CONSTANT_MATRICES, p)
+        c = np.zeros((n, len(_SETS), 4))
+        d = np.zeros((n, len(_SETS), 4))
+        c[..., :3] = np.einsum("nsi,nsmi->nsm", y, Bp)
+        d[..., :3] = np.einsum("nsi,nsmi->nsm", y, Bq)
+        # dg/dr = 1; the reference x*_b = r / K3 moves too
+        c[..., 2] += (r / K3**2)[:, None]
+        c[..., 3] = y.sum(-1) - (1.0 / K3)[:, None]
+        # ds/du = y_a (zero where a is extinct: y_a = 0 off S); the same entry
+        # G_S[b, a] as the forward slope q_b, and zero where that is noise
+        gain = np.where(q[..., b] == 0.0, 0.0, y[..., a])
+
+        pieces = [self._rate_pieces(alpha[k], beta[k], lo[k], hi[k], q[k], p[k])
+                  for k in range(n)]
+        P = max(len(pc) for pc in pieces)
+        self._bp = np.full((n, P - 1), np.inf)
+        self._Pm = np.empty((n, P, N_ELEMENTS))  # slopes of every element per piece
+        self._Qm = np.empty((n, P, N_ELEMENTS))
+        self._gain = np.empty((n, P))
+        self._dc = np.empty((n, P, 4))
+        self._dd = np.empty((n, P, 4))
+        self.n_pieces = np.array([len(pc) for pc in pieces])
+        for k, pc in enumerate(pieces):
+            sets = [s for s, _ in pc] + [pc[-1][0]] * (P - len(pc))  # pad: repeat the last
+            self._bp[k, : len(pc) - 1] = [end for _, end in pc[:-1]]
+            self._Pm[k] = q[k, sets]
+            self._Qm[k] = p[k, sets]
+            self._gain[k] = gain[k, sets]
+            self._dc[k] = c[k, sets]
+            self._dd[k] = d[k, sets]
+        self._slope = np.ascontiguousarray(self._Pm[:, :, b])
+        self._icpt = np.ascontiguousarray(self._Qm[:, :, b] - self.fixed_points[:, None])
+        self.responds = np.abs(self._Pm[:, :, b]).max(1) > 1e-12 * np.maximum(
+            np.abs(self._Pm[:, :, a]).max(1), 1e-300)
+
+    @staticmethod
+    def _rate_pieces(alpha, beta, lo, hi, q, p):
+        """One unit's pieces: ``[(set index, right end), ...]`` left to right."""
+        feasible = lo <= hi
+        cand = np.concatenate([lo[feasible], hi[feasible]])
+        cand = np.unique(cand[np.isfinite(cand) & (np.abs(cand) < RATE_FAR_INPUT)])
+        if cand.size:
+            keep = np.concatenate([[True], np.diff(cand) > 1e-12 * np.maximum(
+                1.0, np.abs(cand[1:]))])
+            cand = cand[keep]
+            width = np.maximum(1.0, np.abs(cand))
+            tests = np.concatenate([[cand[0] - width[0]], 0.5 * (cand[:-1] + cand[1:]),
+                                    [cand[-1] + width[-1]]])
+        else:
+            tests = np.array([0.0])
+        # the set whose constraints are violated least at each test point
+        vals = alpha[:, :, None] * tests + beta[:, :, None]
+        scale = (1.0 + np.abs(tests)[None, :] * np.abs(alpha).max(1)[:, None]
+                 + np.abs(beta).max(1)[:, None])
+        chosen = np.argmax(vals.min(1) / scale, axis=0)
+        pieces = []  # [set, right end]
+        for j, s in enumerate(chosen):
+            end = cand[j] if j < cand.size else np.inf
+            if pieces:
+                prev = pieces[-1][0]
+                # the same affine map element by element (relative, no
+                # absolute floor: a slope of 1e-110 is not a slope of 0)
+                if prev == s or (np.allclose(q[prev], q[s], rtol=1e-9, atol=0.0)
+                                 and np.allclose(p[prev], p[s], rtol=1e-9, atol=0.0)):
+                    pieces[-1][1] = end
+                    continue
+            pieces.append([s, end])
+        return [(s, end) for s, end in pieces]
+
+    @property
+    def breakpoints(self):
+        """Rate coupling: each row's breakpoints (a list of arrays)."""
+        return [self._bp[k, : m - 1] for k, m in enumerate(self.n_pieces)]
+
+    # ------------------------------------------------------------------
+    # Flux coupling: the closed-form branch
+    # ------------------------------------------------------------------
+    def _build_flux(self):
+        """Equilibrium branch of the flux coupling, parametrised by ``t = x_a``.
+
+        With ``x_a = t`` the other four elements survive with
+        ``(r + A x)_i = 0``, affine in ``t``: ``x = p t + q``.  The inflow that
+        holds the branch there is ``v(t) = -t (c1 + beta t)``, a quadratic, so
+        the steady state for an inflow is the root with
+        ``dv/dt = sqrt(c1^2 - 4 beta v) > 0``.  The fold is at ``dv/dt = 0``.
+        """
+        theta = self.constants
+        n = theta.shape[0]
+        K1, K2, K3, r = theta.T
+        a, b = self.a, self.b
+        A = interaction_matrix(K1, K2, K3)
+        N = [i for i in range(N_ELEMENTS) if i != a]
+        ANN_inv = np.linalg.inv(A[:, N][:, :, N])  # (n, 4, 4)
+        pv = np.zeros((n, N_ELEMENTS))
+        qv = np.zeros((n, N_ELEMENTS))
+        pv[:, a] = 1.0
+        pv[:, N] = -np.einsum("nij,nj->ni", ANN_inv, A[:, N, a])
+        qv[:, N] = -ANN_inv.sum(-1) * r[:, None]
+        c1 = r + np.einsum("nj,nj->n", A[:, a], qv)
+        beta = np.einsum("nj,nj->n", A[:, a], pv)
+        xs = self.fixed_points
+
+        # Range of t around x* where the branch is stable (dv/dt > 0) and all
+        # elements stay positive (tiny constants can overflow a ratio to inf,
+        # the right limit here).
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            t_lo = np.zeros(n)
+            t_hi = np.full(n, np.inf)
+            vert = -c1 / (2 * beta)
+            t_lo = np.where(beta < 0, np.maximum(t_lo, vert), t_lo)
+            t_hi = np.where(beta > 0, np.minimum(t_hi, vert), t_hi)
+            for i in N:
+                root = -qv[:, i] / pv[:, i]
+                t_lo = np.where(pv[:, i] > 0, np.maximum(t_lo, root), t_lo)
+                t_hi = np.where(pv[:, i] < 0, np.minimum(t_hi, root), t_hi)
+            u_lo = -t_lo * (c1 + beta * t_lo)
+            u_hi = np.where(np.isfinite(t_hi), -t_hi * (c1 + beta * t_hi), np.inf)
+        if not np.all((t_lo < xs) & (xs < t_hi)):  # pragma: no cover - x* is interior
+            raise RuntimeError("fixed point is not on the flux branch")
+        self.fold_input = u_lo
+        self.branch_top = u_hi
+        if self.flux_bound == "symmetric":
+            um = FLUX_INPUT_FRACTION * np.minimum(-u_lo, u_hi)
+            up = um
+        else:
+            um = FLUX_INPUT_FRACTION * -u_lo
+            up = FLUX_INPUT_FRACTION * u_hi
+        self.input_bound, self.input_bound_pos = um, up
+        with np.errstate(divide="ignore"):
+            c_neg = np.where(np.isfinite(um), np.pi / (2 * um), 0.0)
+            c_pos = np.where(np.isfinite(up), np.pi / (2 * up), 0.0)
+        self._flux_pv, self._flux_qv = pv, qv
+        # per row: u_max, u_max_pos, pi/(2 u_max), pi/(2 u_max_pos), c1, beta, p_b, q_b - x*
+        self._flux = np.ascontiguousarray(np.stack(
+            [um, up, c_neg, c_pos, c1, beta, pv[:, b], qv[:, b] - xs], axis=1))
+        # derivatives of (c1, beta, p_b, q_b - x*) with respect to K1, K2, K3, r
+        G = np.zeros((n, 4, 4))
+        for j in range(4):
+            dA = (CONSTANT_MATRICES[j] if j < 3 else np.zeros((N_ELEMENTS, N_ELEMENTS)))
+            dr = 1.0 if j == 3 else 0.0
+            dpv = np.zeros((n, N_ELEMENTS))
+            dqv = np.zeros((n, N_ELEMENTS))
+            dpv[:, N] = -np.einsum("nij,nj->ni", ANN_inv, (pv @ dA.T)[:, N])
+            dqv[:, N] = -np.einsum("nij,nj->ni", ANN_inv, (qv @ dA.T)[:, N] + dr)
+            G[:, j, 0] = dr + qv @ dA[a] + np.einsum("nj,nj->n", A[:, a], dqv)
+            G[:, j, 1] = pv @ dA[a] + np.einsum("nj,nj->n", A[:, a], dpv)
+            G[:, j, 2] = dpv[:, b]
+            dxs = (-r / K3**2) if j == 2 else (1.0 / K3 if j == 3 else 0.0)
+            G[:, j, 3] = dqv[:, b] - dxs
+        self._flux_grad = np.ascontiguousarray(G)
+        self.responds = np.abs(pv[:, b]) > 1e-12 * np.abs(pv[:, a])
+
+
+class LinearTable:
+    """A layer without neurons: its signals are its inputs (gain 1).
+
+    The output layer of ``readout="linear"`` (an MLP's identity output).
+    """
+
+    coupling = "linear"
+    n_rows = 0
+
+    def forward(self, U, S, G, n_threads=1, with_gain=True):
+        if S is not U:
+            S[...] = U
+        if with_gain:
+            G[...] = 1.0
+        return int(np.count_nonzero(~np.isfinite(S)))
