@@ -1,7 +1,7 @@
 """sklearn-symnet: symmetric differential-equation (Wuxing) neural networks.
 
-Public names: :class:`SymNetClassifier`, :class:`WuxingNeuron`,
-:class:`DeadNeuronWarning`.
+Public names: :class:`SymNetClassifier`, :class:`SymNetRegressor`,
+:class:`WuxingNeuron`, :class:`DeadNeuronWarning`.
 """
 
 try:
@@ -17,6 +17,13 @@ except ImportError as exc:  # pragma: no cover - only in an unbuilt source tree
 from ._base import DeadNeuronWarning  # noqa: E402
 from ._classifier import SymNetClassifier  # noqa: E402
 from ._neuron import WuxingNeuron  # noqa: E402
+from ._regressor import SymNetRegressor  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["DeadNeuronWarning", "SymNetClassifier", "WuxingNeuron", "__version__"]
+__all__ = [
+    "DeadNeuronWarning",
+    "SymNetClassifier",
+    "SymNetRegressor",
+    "WuxingNeuron",
+    "__version__",
+]

@@ -113,13 +113,17 @@ class BaseSymNet(BaseEstimator, metaclass=ABCMeta):
 
     @abstractmethod
     def _validation_score(self, Z, Y, sw, state):
-        """Score of outputs ``Z`` against targets ``Y`` (early stopping); ``state``
-        is the target state of :meth:`_encode_targets`."""
+        """Score of the scaled outputs ``Z`` against targets ``Y`` (early
+        stopping); ``state`` is the target state of :meth:`_encode_targets`."""
 
     def _fit_sample_weight(self, sample_weight, X, y_idx, state, incremental, dtype):
         """Sample weights of the loss."""
         sw = _check_sample_weight(sample_weight, X, dtype=dtype, ensure_non_negative=True)
         return np.ascontiguousarray(sw, dtype=dtype)
+
+    def _transform_targets(self, Y, sw, state):
+        """The targets the network learns (may complete ``state``)."""
+        return Y
 
     def _auto_output_scale(self, coupling, flux_bound, readout):
         key = "flux-branch" if coupling == "flux" and flux_bound == "branch" else coupling
@@ -192,9 +196,9 @@ class BaseSymNet(BaseEstimator, metaclass=ABCMeta):
         dtype = X.dtype
         Y, y_idx, target_state = self._encode_targets(np.asarray(y), classes, incremental,
                                                      first_pass)
-        Y = np.ascontiguousarray(Y, dtype=dtype)
         sw = self._fit_sample_weight(sample_weight, X, y_idx, target_state, incremental,
                                      dtype)
+        Y = np.ascontiguousarray(self._transform_targets(Y, sw, target_state), dtype=dtype)
         n_outputs = Y.shape[1]
 
         if first_pass:
@@ -276,6 +280,7 @@ class BaseSymNet(BaseEstimator, metaclass=ABCMeta):
             raise ValueError(NON_FINITE_MESSAGE) from None
 
         # publish the new state in one go
+        target_state.setdefault("n_outputs_", layer_units[-1])
         for key, value in target_state.items():
             setattr(self, key, value)
         self._publish(net, optimizer, rng, readout, output_scale, layer_units)
@@ -330,8 +335,8 @@ class BaseSymNet(BaseEstimator, metaclass=ABCMeta):
                 if val is not None:
                     X_val, Y_val, sw_val, state = val
                     try:
-                        score = self._validation_score(net.predict_outputs(X_val), Y_val,
-                                                       sw_val, state)
+                        Z = net.head.scale * net.predict_outputs(X_val)
+                        score = self._validation_score(Z, Y_val, sw_val, state)
                     except SignalOverflowError:
                         raise ValueError(NON_FINITE_MESSAGE) from None
                     h["val_scores"].append(score)
@@ -408,7 +413,6 @@ class BaseSymNet(BaseEstimator, metaclass=ABCMeta):
         self._random_state = rng
         self._readout = readout
         self.output_scale_ = output_scale
-        self.n_outputs_ = layer_units[-1]
         self.n_layers_ = len(layer_units)
         self._layer_units = list(layer_units)
         self.dead_fraction_ = net.dead_fraction()

@@ -440,7 +440,8 @@ class SymNetClassifier(ClassifierMixin, BaseSymNet):
             yb = np.asarray(y != 0, dtype=float)
             Y[:, 0::2] = 1.0 - yb
             Y[:, 1::2] = yb
-            return Y, None, dict(classes_=np.arange(n_labels), _group=2, _multilabel=True)
+            return Y, None, dict(classes_=np.arange(n_labels), _group=2, _multilabel=True,
+                                  out_activation_="softmax")
 
         check_classification_targets(y)
         if incremental:
@@ -487,7 +488,8 @@ class SymNetClassifier(ClassifierMixin, BaseSymNet):
         K = all_classes.shape[0]
         Y = np.zeros((y.shape[0], K))
         Y[np.arange(y.shape[0]), y_idx] = 1.0
-        return Y, y_idx, dict(classes_=all_classes, _group=K, _multilabel=False)
+        return Y, y_idx, dict(classes_=all_classes, _group=K, _multilabel=False,
+                              out_activation_="softmax")
 
     def _fit_sample_weight(self, sample_weight, X, y_idx, state, incremental, dtype):
         """Sample weights times the class weights."""

@@ -20,15 +20,18 @@ from sklearn_symnet import SymNetClassifier, WuxingNeuron
 from sklearn_symnet._inputs import training_input as make_input
 from sklearn_symnet._losses import OutputHead
 from sklearn_symnet._network import SymNetwork
+from sklearn_symnet._tables import LinearTable
 
 
 def make_network(layer_units, neuron, dtype, group, squared, scale, alpha, bound,
-                 out_neuron=None, readout="signal"):
-    """A network of ``neuron`` (hidden) and ``out_neuron`` (output) tables."""
+                 out_neuron=None, readout="signal", sq_scale=1.0):
+    """A network of ``neuron`` (hidden) and ``out_neuron`` (output) tables;
+    squared error on ``sq_scale * z``, or the log-loss of softmax(scale z)."""
     out = neuron if out_neuron is None else out_neuron
-    tables = [neuron.table] * (len(layer_units) - 2) + [out.table]
+    last = LinearTable() if readout == "linear" else out.table
+    tables = [neuron.table] * (len(layer_units) - 2) + [last]
     n_out = layer_units[-1] // 2 if readout == "difference" else layer_units[-1]
-    head = (OutputHead(n_out, readout, 1.0, "squared") if squared
+    head = (OutputHead(n_out, readout, sq_scale, "squared") if squared
             else OutputHead(n_out, readout, scale, "softmax", group))
     return SymNetwork(layer_units, tables, head, dtype, alpha, bound, n_threads=1)
 
@@ -74,13 +77,15 @@ def unpack(free, layer_units, bound):
     return Ws, bs, C[:n_coef]
 
 
-def ref_forward(X, Ws, bs, neuron, out_neuron=None):
-    """Inputs ``u`` and signals ``s`` of every layer (lists)."""
+def ref_forward(X, Ws, bs, neuron, out_neuron=None, linear_out=False):
+    """Inputs ``u`` and signals ``s`` of every layer (lists); with
+    ``linear_out`` the output layer has no neurons (its signals are its inputs)."""
     S, Us, Ss = np.asarray(X, dtype=np.float64), [], []
     for i, (W, b) in enumerate(zip(Ws, bs)):
         U = S @ W + b
-        n = out_neuron if out_neuron is not None and i == len(Ws) - 1 else neuron
-        S = n.signal(U.ravel()).reshape(U.shape)
+        last = i == len(Ws) - 1
+        n = out_neuron if out_neuron is not None and last else neuron
+        S = U.copy() if last and linear_out else n.signal(U.ravel()).reshape(U.shape)
         Us.append(U)
         Ss.append(S)
     return Us, Ss
@@ -88,7 +93,7 @@ def ref_forward(X, Ws, bs, neuron, out_neuron=None):
 
 def ref_sample_losses(S, Y, group, squared, scale):
     if squared:
-        return 0.5 * np.sum((Y - S) ** 2, axis=1)
+        return 0.5 * np.sum((Y - scale * S) ** 2, axis=1)
     n, m = S.shape
     Z = (scale * S).reshape(n, m // group, group)
     mx = Z.max(axis=2, keepdims=True)
@@ -99,8 +104,8 @@ def ref_sample_losses(S, Y, group, squared, scale):
 def ref_loss(free, X, Y, sw, layer_units, neuron, group, squared, scale, alpha,
              bound, out_neuron=None, readout="signal"):
     Ws, bs, coefs = unpack(free, layer_units, bound)
-    _, Ss = ref_forward(X, Ws, bs, neuron, out_neuron)
-    Z = Ss[-1] if readout == "signal" else Ss[-1][:, 0::2] - Ss[-1][:, 1::2]
+    _, Ss = ref_forward(X, Ws, bs, neuron, out_neuron, linear_out=readout == "linear")
+    Z = Ss[-1][:, 0::2] - Ss[-1][:, 1::2] if readout == "difference" else Ss[-1]
     L = ref_sample_losses(Z, Y, group, squared, scale)
     return (np.dot(sw, L) + 0.5 * alpha * np.dot(coefs, coefs)) / sw.sum()
 
@@ -127,7 +132,7 @@ def one_hot_groups(rng, n, n_out, group):
 # ---------------------------------------------------------------------------
 def build_case(coupling, squared, bound, group=N_OUT, n_out=N_OUT, alpha=0.3,
                scale=4.0, sparse_like=False, seed0=0, neuron_params=None,
-               output_params=None, readout="signal"):
+               output_params=None, readout="signal", sq_scale=1.0):
     """A network, data and parameters with no input near a breakpoint."""
     neuron = WuxingNeuron(coupling=coupling, **(neuron_params or {}))
     out_neuron = None if output_params is None else WuxingNeuron(**output_params)
@@ -141,12 +146,14 @@ def build_case(coupling, squared, bound, group=N_OUT, n_out=N_OUT, alpha=0.3,
         sw = rng.uniform(0.2, 2.0, N_ROWS)
         rows = rng.permutation(N_ROWS)[:N_BATCH].astype(np.int64)
         net = make_network(layer_units, neuron, np.float64, group, squared, scale,
-                           alpha, bound, out_neuron=out_neuron, readout=readout)
+                           alpha, bound, out_neuron=out_neuron, readout=readout,
+                           sq_scale=sq_scale)
         net.initialize(np.random.RandomState(seed))
         net.set_free(3.0 * net.free)  # spread the inputs over several pieces
         free = net.free.copy()
         Ws, bs, _ = unpack(free, layer_units, bound)
-        Us, _ = ref_forward(X[rows], Ws, bs, neuron, out_neuron)
+        Us, _ = ref_forward(X[rows], Ws, bs, neuron, out_neuron,
+                            linear_out=readout == "linear")
         u_all = np.concatenate([u.ravel() for u in Us])
         if neuron.breakpoints.size == 0 or np.min(
             np.abs(u_all[:, None] - neuron.breakpoints[None, :])
@@ -157,7 +164,8 @@ def build_case(coupling, squared, bound, group=N_OUT, n_out=N_OUT, alpha=0.3,
     return dict(neuron=neuron, out_neuron=out_neuron, readout=readout,
                 layer_units=layer_units, X=X, Y=Y, sw=sw,
                 rows=rows, net=net, free=free, Us=Us, group=group,
-                squared=squared, scale=scale, alpha=alpha, bound=bound)
+                squared=squared, scale=sq_scale if squared else scale, alpha=alpha,
+                bound=bound)
 
 
 def network_gradient(case, X=None):
@@ -377,3 +385,19 @@ def test_training_changes_only_coefficients(coupling):
     with pytest.warns(ConvergenceWarning):
         init.fit(X, y)
     assert not np.allclose(init.coefs_[0], clf.coefs_[0])
+
+
+@pytest.mark.parametrize("sq_scale", [1.0, 2.5])
+@pytest.mark.parametrize("readout", ["difference", "linear", "signal"])
+@pytest.mark.parametrize("coupling", ["rate", "flux"])
+def test_backward_regression_heads(coupling, readout, sq_scale):
+    """The regressor's loss, 0.5 (y - beta z)^2 with z a pair difference, the
+    linear read-out (no output neurons) or one signal: exact gradients."""
+    case = build_case(coupling, True, None, readout=readout, sq_scale=sq_scale,
+                      alpha=0.1)
+    Y = np.random.RandomState(3).normal(size=case["Y"].shape)  # real-valued targets
+    case["Y"] = Y
+    grad, loss_value = network_gradient(case)
+    f0, fd = reference(case)
+    assert_gradient_matches(grad, fd)
+    assert abs(loss_value - f0) <= LOSS_ATOL * max(1.0, abs(f0))

@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_symnet import SymNetClassifier
+from sklearn_symnet import SymNetClassifier, SymNetRegressor
 
 # Only what scikit-learn itself declares for its minibatch SGD models.
 EXPECTED_FAILED_CHECKS = {}
@@ -19,6 +19,9 @@ def _expected_failed_checks(estimator):
             hidden_layer_sizes=(8, 6), coupling="flux", coef_bound=3.0, max_iter=100,
             random_state=0,
         ),
+        SymNetRegressor(hidden_layer_sizes=(16,), max_iter=100, random_state=0),
+        SymNetRegressor(hidden_layer_sizes=(8, 6), readout="linear", coupling="flux",
+                        flux_bound="branch", coef_bound=3.0, max_iter=100, random_state=0),
     ],
     expected_failed_checks=_expected_failed_checks,
 )

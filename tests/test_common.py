@@ -1,0 +1,192 @@
+"""What both estimators share (BaseSymNet): each test runs on the classifier
+and the regressor."""
+
+import copy
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+
+from sklearn_symnet import SymNetClassifier, SymNetRegressor
+
+ESTIMATORS = [SymNetClassifier, SymNetRegressor]
+
+
+def data(kind, n=90, d=6, seed=0, zeros=False):
+    rng = np.random.RandomState(seed)
+    X = rng.uniform(0, 1, (n, d))
+    if zeros:  # mostly zeros: the zero-skipping first layer
+        X[rng.uniform(size=X.shape) < 0.7] = 0.0
+    y = (X[:, 0] + X[:, 1] > 1).astype(int) + (X[:, 2] > 0.5)
+    if kind is SymNetRegressor:
+        y = 3.0 * X[:, 0] - 2.0 * X[:, 1] ** 2 + X[:, 2] + 0.1 * rng.randn(n)
+    return X, y
+
+
+def make(kind, **kw):
+    kw.setdefault("hidden_layer_sizes", (8,))
+    kw.setdefault("max_iter", 5)
+    kw.setdefault("random_state", 0)
+    return kind(**kw)
+
+
+def quiet(f, *a, **k):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return f(*a, **k)
+
+
+def state(model):
+    return [np.array(a) for a in model.coefs_ + model.intercepts_]
+
+
+def assert_same_state(a, b):
+    for u, v in zip(state(a), state(b)):
+        assert np.array_equal(u, v)
+
+
+def predictions(model, X):
+    if isinstance(model, SymNetClassifier):
+        return model.predict_proba(X)
+    return model.predict(X)
+
+
+@pytest.mark.parametrize("kind", ESTIMATORS)
+def test_unfitted_raises(kind):
+    X, _ = data(kind)
+    with pytest.raises(NotFittedError):
+        make(kind).predict(X)
+    with pytest.raises(NotFittedError):
+        make(kind).layer_signals(X)
+
+
+@pytest.mark.parametrize("kind", ESTIMATORS)
+def test_pickle_round_trip_and_continue(kind):
+    X, y = data(kind)
+    model = quiet(make(kind).fit, X, y)
+    twin = pickle.loads(pickle.dumps(model))
+    assert not hasattr(twin, "_table_cache")  # derived state is not stored
+    np.testing.assert_array_equal(predictions(twin, X), predictions(model, X))
+    twin.partial_fit(X, y)
+    model.partial_fit(X, y)
+    assert_same_state(twin, model)
+    assert twin.loss_curve_ == model.loss_curve_
+
+
+@pytest.mark.parametrize("kind", ESTIMATORS)
+def test_failing_fit_leaves_the_model_untouched(kind):
+    X, y = data(kind)
+    model = quiet(make(kind, warm_start=True).fit, X, y)
+    ref = copy.deepcopy(model)
+    bad = X.copy()
+    bad[3, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        model.fit(bad, y)
+    with pytest.raises(ValueError):
+        model.partial_fit(X[:, :3], y)
+    assert_same_state(model, ref)
+    assert model.loss_curve_ == ref.loss_curve_ and model.t_ == ref.t_
+
+
+@pytest.mark.parametrize("kind", ESTIMATORS)
+def test_float32_trains_in_float32(kind):
+    X, y = data(kind)
+    m32 = quiet(make(kind).fit, X.astype(np.float32), y)
+    m64 = quiet(make(kind).fit, X, y)
+    assert all(c.dtype == np.float32 for c in state(m32))
+    np.testing.assert_allclose(predictions(m32, X), predictions(m64, X), rtol=1e-3,
+                               atol=1e-3)
+
+
+@pytest.mark.parametrize("zeros", [False, True], ids=["dense", "skip"])
+@pytest.mark.parametrize("kind", ESTIMATORS)
+def test_sparse_and_dense_give_the_same_model(kind, zeros):
+    X, y = data(kind, zeros=zeros)
+    a = quiet(make(kind).fit, X, y)
+    b = quiet(make(kind).fit, sp.csr_matrix(X), y)
+    for u, v in zip(state(a), state(b)):
+        np.testing.assert_allclose(u, v, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(predictions(b, sp.csr_matrix(X)), predictions(a, X),
+                               rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ESTIMATORS)
+def test_threads_do_not_change_the_model(kind):
+    X, y = data(kind, n=400)
+    a = quiet(make(kind, n_jobs=1, hidden_layer_sizes=(64,)).fit, X, y)
+    b = quiet(make(kind, n_jobs=2, hidden_layer_sizes=(64,)).fit, X, y)
+    assert_same_state(a, b)
+
+
+@pytest.mark.parametrize("kind", ESTIMATORS)
+def test_assigned_coefficients_are_used(kind):
+    X, y = data(kind)
+    model = quiet(make(kind).fit, X, y)
+    model.coefs_[0] = np.zeros_like(model.coefs_[0])
+    model.intercepts_[0] = np.zeros_like(model.intercepts_[0])
+    # every hidden input is 0: the hidden signals are 0, the outputs constant
+    P = predictions(model, X)
+    np.testing.assert_allclose(P, np.broadcast_to(P[0], P.shape), rtol=1e-12)
+    model.set_params(learning_rate_init=1e-12)
+    model.partial_fit(X, y)  # continues from the assigned zeros
+    np.testing.assert_allclose(model.coefs_[0], 0.0, atol=1e-9)
+    with pytest.raises(ValueError, match="coefs_\\[0\\] must have shape"):
+        model.coefs_[0] = np.zeros((2, 2))
+        model.predict(X)
+
+
+@pytest.mark.parametrize("kind", ESTIMATORS)
+def test_layer_signals_agree_with_predictions(kind):
+    X, y = data(kind)
+    model = quiet(make(kind, hidden_layer_sizes=(7, 5)).fit, X, y)
+    layers = model.layer_signals(X)
+    width = model.n_outputs_ if kind is SymNetClassifier else 2  # pairs
+    assert [la.signals.shape for la in layers] == [(90, 7), (90, 5), (90, width)]
+    # the first layer's inputs are X @ W + b; each layer's signal is its
+    # neurons' response to its input
+    np.testing.assert_allclose(layers[0].inputs, X @ model.coefs_[0] + model.intercepts_[0],
+                               rtol=1e-12, atol=1e-12)
+    s, g = model.neuron_.response(layers[0].inputs.ravel())
+    np.testing.assert_allclose(layers[0].signals.ravel(), s, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(layers[0].gains.ravel(), g, rtol=1e-12, atol=1e-14)
+    np.testing.assert_array_equal(layers[0].dead, layers[0].gains == 0)
+    S = layers[-1].signals
+    Z = S[:, 0::2] - S[:, 1::2]  # readout="difference"
+    if kind is SymNetRegressor:
+        expected = (model.output_scale_ * Z[:, 0] * model.target_scale_[0]
+                    + model.target_mean_[0])
+        np.testing.assert_allclose(model.predict(X), expected, rtol=1e-12)
+    else:
+        np.testing.assert_array_equal(model.predict(X), model.classes_[np.argmax(Z, axis=1)])
+
+
+@pytest.mark.parametrize("kind", ESTIMATORS)
+def test_clone_and_params(kind):
+    model = make(kind, K1=0.5, output_scale=3.0)
+    twin = clone(model)
+    assert twin.get_params() == model.get_params()
+    with pytest.raises(ValueError, match="output_element"):
+        make(kind, output_element=7).fit(*data(kind))
+
+
+@pytest.mark.parametrize("kind", ESTIMATORS)
+def test_bad_sample_weight(kind):
+    X, y = data(kind)
+    with pytest.raises(ValueError, match="sample_weight"):
+        make(kind).fit(X, y, sample_weight=np.ones(5))
+    with pytest.raises(ValueError, match="Negative values"):
+        make(kind).fit(X, y, sample_weight=-np.ones(X.shape[0]))
+
+
+@pytest.mark.parametrize("kind", ESTIMATORS)
+def test_divergence_is_a_clear_error(kind):
+    X, y = data(kind)
+    model = make(kind, solver="sgd", learning_rate_init=1e300, max_iter=3)
+    with np.errstate(all="ignore"), pytest.raises(
+            ValueError, match="Solver produced non-finite parameter weights"):
+        quiet(model.fit, X * 1e200, y)
+    assert not hasattr(model, "coefs_")
