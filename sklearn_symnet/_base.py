@@ -25,7 +25,15 @@ from ._inputs import training_input
 from ._losses import OutputHead
 from ._network import SignalOverflowError, SymNetwork
 from ._neuron import WuxingNeuron
-from ._optim import AdamOptimizer, ArctanBound, SGDOptimizer, state_matches
+from ._optim import (
+    AdamOptimizer,
+    ArctanBound,
+    ConstantParameters,
+    PIDController,
+    SegmentedOptimizer,
+    SGDOptimizer,
+    state_matches,
+)
 from ._tables import LinearTable, NeuronTable
 from ._threads import blas_single_thread, effective_n_threads
 
@@ -90,6 +98,13 @@ class BaseSymNet(BaseEstimator, metaclass=ABCMeta):
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "coef_bound": [Interval(Real, 0, None, closed="neither"), None],
+        "neuron_params": [StrOptions({"fixed", "shape", "all"})],
+        "neuron_sharing": [StrOptions({"unit", "layer"})],
+        "neuron_solver": [StrOptions({"same", "pid"})],
+        "neuron_learning_rate": [Interval(Real, 0, None, closed="neither"), None],
+        "pid_gains": ["array-like"],
+        "pid_leak": [Interval(Real, 0, 1, closed="left")],
+        "pid_max_step": [Interval(Real, 0, None, closed="right")],
         "n_jobs": [Integral, None],
     }
 
@@ -219,10 +234,16 @@ class BaseSymNet(BaseEstimator, metaclass=ABCMeta):
                 "warm_start needs the same hidden_layer_sizes as the fitted model: "
                 f"{self._layer_units[1:-1]} vs {hidden}."
             )
-        if incremental and not first_pass:
-            tables = self._fitted_tables()  # partial_fit continues the fitted network
+        train_constants = self.neuron_params != "fixed"
+        if not first_pass and (incremental or train_constants):
+            # partial_fit continues the fitted network; a warm fit that trains
+            # the constants continues from the fitted (or assigned) ones
+            tables = self._fitted_tables()
         else:  # fit (warm or not) builds the neurons of the current parameters
             tables = self._new_tables(len(hidden), readout)
+        constants = None
+        if train_constants:
+            tables, constants = self._trained_constants(tables, layer_units[1:])
         out_table = tables[-1]
         if self.output_scale == "auto":
             kind = ("linear" if readout == "linear" else out_table.coupling)
@@ -232,23 +253,14 @@ class BaseSymNet(BaseEstimator, metaclass=ABCMeta):
         head = self._make_head(n_outputs, readout, output_scale, target_state)
         n_threads = effective_n_threads(self.n_jobs)
         net = SymNetwork(layer_units, tables, head, dtype, self.alpha, self.coef_bound,
-                         n_threads)
+                         n_threads, constants)
         if first_pass:
             net.initialize(rng)
         else:
             self._start_params(net, dtype)
-
-        if self.solver == "adam":
-            optimizer = AdamOptimizer(net.n_params, dtype, self.learning_rate_init,
-                                      self.beta_1, self.beta_2, self.epsilon,
-                                      self.learning_rate_decay)
-        else:
-            optimizer = SGDOptimizer(net.n_params, dtype, self.learning_rate_init,
-                                     self.momentum, self.nesterovs_momentum,
-                                     self.learning_rate_decay)
-        if incremental and not first_pass and state_matches(
-                getattr(self, "_optimizer_state", None), self.solver, net.n_params, dtype):
-            optimizer.load_state(self._optimizer_state)
+        optimizer = self._make_optimizer(net, dtype)
+        if incremental and not first_pass:
+            self._continue_optimizer(optimizer, net, dtype)
 
         # validation split for early stopping
         if self.early_stopping:
@@ -292,6 +304,69 @@ class BaseSymNet(BaseEstimator, metaclass=ABCMeta):
         self.best_validation_score_ = history["best_val"]
         self.best_loss_ = None if self.early_stopping else history["best_loss"]
         self._warn_dead(net)
+
+    def _trained_constants(self, tables, widths):
+        """Tables of their own per layer (one row per unit, or one per layer)
+        and the parameterisation of the constants each layer trains."""
+        reference = np.array([[self.K1, self.K2, self.K3, self.r]], dtype=np.float64)
+        out_tables, constants = [], []
+        for table, m in zip(tables, widths):
+            if table.coupling == "linear":
+                out_tables.append(table)
+                constants.append(None)
+                continue
+            start = np.broadcast_to(table.constants, (m, 4))
+            if self.neuron_sharing == "layer":
+                start = start.mean(axis=0, keepdims=True)
+            out_tables.append(NeuronTable(start, table.coupling, table.a, table.b,
+                                          table.flux_bound))
+            constants.append(ConstantParameters(start, self.neuron_params, m, reference))
+        return out_tables, constants
+
+    def _make_optimizer(self, net, dtype):
+        """The coefficients' optimiser, and the constants' (same kind or PID)."""
+        n_const = net.n_params - net.n_weights
+
+        def make(n, lr):
+            if self.solver == "adam":
+                return AdamOptimizer(n, dtype, lr, self.beta_1, self.beta_2, self.epsilon,
+                                     self.learning_rate_decay)
+            return SGDOptimizer(n, dtype, lr, self.momentum, self.nesterovs_momentum,
+                                self.learning_rate_decay)
+
+        weights = make(net.n_weights, self.learning_rate_init)
+        constants = None
+        if n_const:
+            lr = (self.neuron_learning_rate if self.neuron_learning_rate is not None
+                  else self.learning_rate_init)
+            if self.neuron_solver == "pid":
+                gains = np.asarray(self.pid_gains, dtype=np.float64)
+                if gains.shape != (3,) or not np.all(np.isfinite(gains)) or np.any(
+                        gains < 0):
+                    raise ValueError(
+                        "pid_gains must be three finite, non-negative numbers (kp, ki, kd) "
+                        f"in units of the constants' learning rate, got {self.pid_gains!r}."
+                    )
+                kp, ki, kd = lr * gains
+                constants = PIDController(n_const, kp, ki, kd, self.pid_leak,
+                                          self.pid_max_step)
+            else:
+                constants = make(n_const, lr)
+        return SegmentedOptimizer(weights, constants, net.n_weights)
+
+    def _continue_optimizer(self, optimizer, net, dtype):
+        """partial_fit keeps the optimisers' state where it still fits."""
+        state = getattr(self, "_optimizer_state", None)
+        if not isinstance(state, dict) or "weights" not in state:
+            return
+        if state_matches(state["weights"], self.solver, net.n_weights, dtype):
+            optimizer.weights.load_state(state["weights"])
+        const = state.get("constants")
+        kind = "pid" if self.neuron_solver == "pid" else self.solver
+        n_const = net.n_params - net.n_weights
+        if optimizer.constants is not None and const is not None and state_matches(
+                const, kind, n_const, dtype if kind != "pid" else np.float64):
+            optimizer.constants.load_state(const)
 
     def _history(self, first_pass):
         """The training history, continued across warm starts and partial_fit."""
@@ -530,6 +605,9 @@ class BaseSymNet(BaseEstimator, metaclass=ABCMeta):
             free[w] = self._free[w]  # unchanged: keep the exact free parameters
         else:
             free[w] = ArctanBound(self.coef_bound).to_free(flat)
+        for c, sl, table in zip(net.constants, net._const_slices, net.tables):
+            if c is not None:  # trained constants continue from the tables'
+                free[sl] = c.to_free(table.constants)
         net.set_free(free)
 
     def _bounded(self, free):

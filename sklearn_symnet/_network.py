@@ -151,7 +151,7 @@ class SymNetwork:
             self.bound.to_coef(self.free[w], self.coef[w])
         for c, sl, table in zip(self.constants, self._const_slices, self.tables):
             if c is not None:
-                table.rebuild(c.to_constants(self.free[sl]))
+                table.rebuild(c.to_constants(self.free[sl]), self.n_threads)
 
     # ------------------------------------------------------------------
     # Forward signal propagation (training and prediction)

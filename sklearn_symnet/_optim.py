@@ -160,5 +160,206 @@ def state_matches(state, solver, n_params, dtype):
     """Whether an optimiser ``state`` can continue a vector of ``n_params``."""
     if not isinstance(state, dict) or state.get("solver") != solver:
         return False
-    arr = state["ms"] if solver == "adam" else state["velocities"]
-    return arr.shape == (n_params,) and arr.dtype == np.dtype(dtype)
+    arr = {"adam": "ms", "sgd": "velocities", "pid": "v"}[solver]
+    return state[arr].shape == (n_params,) and state[arr].dtype == np.dtype(dtype)
+
+
+# ---------------------------------------------------------------------------
+# Trained neuron constants: parameterisation and per-neuron PID control
+# ---------------------------------------------------------------------------
+def _softplus(z):
+    return np.logaddexp(0.0, z)
+
+
+def _softplus_inv(y):
+    y = np.asarray(y, dtype=np.float64)
+    return np.where(y > 30.0, y, np.log(np.expm1(np.minimum(y, 30.0))))
+
+
+def _sigmoid(z):
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+class ConstantParameters:
+    """Free parameters of a layer's trained constants, and back.
+
+    The constants stay valid after any step (``docs/model.md``, trained
+    neurons): ``K3 = K3_min + softplus(phi_3)`` and
+    ``r = r_min + softplus(phi_r)`` stay positive, and the ratios
+    ``K_m / K3 = kappa_max (2/pi) atan(phi_m)`` (m = 1, 2) stay bounded.
+
+    Parameters
+    ----------
+    initial : ndarray of shape (n_rows, 4)
+        ``K1, K2, K3, r`` to start from (one row per unit, or one per layer).
+    which : {"shape", "all"}
+        ``"shape"`` trains K1 and K2 (K3 and r stay at ``initial``);
+        ``"all"`` trains K1, K2, K3 and r.
+    n_units : int
+        Units of the layer (the gradient of a shared row sums over them).
+    """
+
+    K3_FLOOR = 0.1  # K3_min = 0.1 * initial K3
+    R_FLOOR = 0.05  # r_min = 0.05 * initial r
+    KAPPA_MAX = 4.0
+
+    def __init__(self, initial, which, n_units, reference=None):
+        initial = np.array(initial, dtype=np.float64, ndmin=2)
+        ref = initial if reference is None else np.array(reference, dtype=np.float64,
+                                                         ndmin=2)
+        ref = np.broadcast_to(ref, initial.shape)
+        self.which = which
+        self.n_rows = initial.shape[0]
+        self.n_units = int(n_units)
+        self.n_free = 2 if which == "shape" else 4
+        self.size = self.n_rows * self.n_free
+        self.fixed = initial.copy()  # K3 and r of "shape"
+        # floors and ratio bounds from the reference constants (the estimator's
+        # parameters), so that continued training keeps the same bounds
+        self.k3_min = np.minimum(self.K3_FLOOR * ref[:, 2], 0.5 * initial[:, 2])
+        self.r_min = np.minimum(self.R_FLOOR * ref[:, 3], 0.5 * initial[:, 3])
+        ratio = np.abs(np.concatenate([initial[:, :2] / initial[:, 2:3],
+                                       ref[:, :2] / ref[:, 2:3]], axis=1))
+        self.kappa_max = np.maximum(self.KAPPA_MAX, 2.0 * ratio.max(axis=1))
+
+    def to_free(self, constants):
+        """Free parameters (flat) of constants of shape (n_rows, 4)."""
+        c = np.array(constants, dtype=np.float64, ndmin=2)
+        ratio = c[:, :2] / c[:, 2:3] / self.kappa_max[:, None]
+        phi = np.empty((self.n_rows, self.n_free))
+        phi[:, :2] = np.tan(0.5 * np.pi * np.clip(ratio, -0.999, 0.999))
+        if self.which == "all":
+            phi[:, 2] = _softplus_inv(np.maximum(c[:, 2] - self.k3_min, 1e-12))
+            phi[:, 3] = _softplus_inv(np.maximum(c[:, 3] - self.r_min, 1e-12))
+        return phi.ravel()
+
+    def to_constants(self, free):
+        """Constants (n_rows, 4) of free parameters."""
+        phi = np.asarray(free, dtype=np.float64).reshape(self.n_rows, self.n_free)
+        c = self.fixed.copy()
+        if self.which == "all":
+            c[:, 2] = self.k3_min + _softplus(phi[:, 2])
+            c[:, 3] = self.r_min + _softplus(phi[:, 3])
+        c[:, :2] = (c[:, 2:3] * self.kappa_max[:, None] * (2 / np.pi)
+                    * np.arctan(phi[:, :2]))
+        return c
+
+    def chain(self, free, grad_constants):
+        """The gradient with respect to the free parameters (flat) from the
+        gradient with respect to the constants, ``(n_units, 4)`` (summed over
+        the units of a shared row)."""
+        g = np.asarray(grad_constants, dtype=np.float64)
+        if self.n_rows == 1 and g.shape[0] != 1:
+            g = g.sum(axis=0, keepdims=True)
+        phi = np.asarray(free, dtype=np.float64).reshape(self.n_rows, self.n_free)
+        c = self.to_constants(free)
+        out = np.empty((self.n_rows, self.n_free))
+        dk = c[:, 2:3] * self.kappa_max[:, None] * (2 / np.pi) / (1.0 + phi[:, :2] ** 2)
+        out[:, :2] = g[:, :2] * dk
+        if self.which == "all":
+            # K_m = K3 * ratio(phi_m): K3 moves K1 and K2 along
+            ratio_term = (g[:, 0] * c[:, 0] + g[:, 1] * c[:, 1]) / c[:, 2]
+            out[:, 2] = (g[:, 2] + ratio_term) * _sigmoid(phi[:, 2])
+            out[:, 3] = g[:, 3] * _sigmoid(phi[:, 3])
+        return out.ravel()
+
+
+class PIDController:
+    """Per-neuron PID control of the constants' free parameters (P2, reconstructed).
+
+    One controller per neuron and constant, fed only by that parameter's own
+    local gradient ``E = -dL/dphi``::
+
+        v <- rho v + (1 - rho) E^2;  Ehat = E / (sqrt(v / (1 - rho^t)) + eps)
+        I <- clip(lam I + Ehat, +-1 / (1 - lam))
+        D = Ehat(t) - Ehat(t - 1)
+        phi <- phi + max_step (2/pi) atan((kp Ehat + ki I + kd D) / max_step)
+
+    Parameters
+    ----------
+    n_params : int
+    kp, ki, kd : float
+        Proportional, integral and derivative gains.
+    leak : float
+        ``lam``, the integral's leak (0 <= lam < 1).
+    max_step : float
+        ``max_step``: the bound of one step (``inf`` for an unbounded step).
+    normalize : bool, default=True
+        Divide ``E`` by its running root mean square (``rho``, ``eps``).
+    rho, eps : float, default=0.999, 1e-8
+    """
+
+    def __init__(self, n_params, kp, ki, kd, leak, max_step, normalize=True, rho=0.999,
+                 eps=1e-8):
+        self.kp, self.ki, self.kd = float(kp), float(ki), float(kd)
+        self.leak = float(leak)
+        self.max_step = float(max_step)
+        self.normalize = bool(normalize)
+        self.rho, self.eps = float(rho), float(eps)
+        self.t = 0
+        self.epochs = 0
+        self.v = np.zeros(n_params)
+        self.integral = np.zeros(n_params)
+        self.previous = np.zeros(n_params)
+
+    def step(self, params, grads, n_threads=1):
+        """Update ``params`` in place from the loss gradient ``grads``."""
+        self.t += 1
+        E = -np.asarray(grads, dtype=np.float64)
+        if self.normalize:
+            self.v = self.rho * self.v + (1 - self.rho) * E * E
+            E = E / (np.sqrt(self.v / (1 - self.rho ** self.t)) + self.eps)
+        if self.leak < 1:
+            lim = 1.0 / (1.0 - self.leak)
+            self.integral = np.clip(self.leak * self.integral + E, -lim, lim)
+        else:
+            self.integral = self.integral + E
+        D = E - self.previous if self.t > 1 else np.zeros_like(E)
+        self.previous = E
+        u = self.kp * E + self.ki * self.integral + self.kd * D
+        if np.isfinite(self.max_step):
+            u = self.max_step * (2 / np.pi) * np.arctan(u / self.max_step)
+        params += u.astype(params.dtype)
+
+    def end_epoch(self):
+        self.epochs += 1
+
+    def state(self):
+        return {"solver": "pid", "t": self.t, "epochs": self.epochs, "v": self.v.copy(),
+                "integral": self.integral.copy(), "previous": self.previous.copy()}
+
+    def load_state(self, state):
+        self.t, self.epochs = int(state["t"]), int(state["epochs"])
+        self.v[...] = state["v"]
+        self.integral[...] = state["integral"]
+        self.previous[...] = state["previous"]
+
+
+class SegmentedOptimizer:
+    """The coefficients' optimiser on the first ``n_weights`` free parameters
+    and the constants' optimiser (or none) on the rest."""
+
+    def __init__(self, weights, constants, n_weights):
+        self.weights = weights
+        self.constants = constants
+        self.n_weights = int(n_weights)
+
+    def step(self, params, grads, n_threads=1):
+        w = self.n_weights
+        self.weights.step(params[:w], grads[:w], n_threads)
+        if self.constants is not None and params.shape[0] > w:
+            self.constants.step(params[w:], grads[w:], n_threads)
+
+    def end_epoch(self):
+        self.weights.end_epoch()
+        if self.constants is not None:
+            self.constants.end_epoch()
+
+    def state(self):
+        return {"weights": self.weights.state(),
+                "constants": None if self.constants is None else self.constants.state()}
+
+    def load_state(self, state):
+        self.weights.load_state(state["weights"])
+        if self.constants is not None and state.get("constants") is not None:
+            self.constants.load_state(state["constants"])

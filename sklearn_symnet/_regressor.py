@@ -101,6 +101,30 @@ class SymNetRegressor(RegressorMixin, BaseSymNet):
     coef_bound : float or None, default=None
         The paper's arctangent bound on the coefficients (see
         :class:`SymNetClassifier`).
+    neuron_params : {"fixed", "shape", "all"}, default="fixed"
+        Which of the neurons' own constants are trained beside the
+        coefficients, from the same reverse-system responses (the papers'
+        earlier methods; ``docs/model.md``): ``"fixed"`` none (the main
+        paper's model); ``"shape"`` K1 and K2; ``"all"`` K1, K2, K3 and r
+        (hence the fixed points).  K3 and r stay positive and ``K1/K3``,
+        ``K2/K3`` bounded after any step (a bounded parameterisation).
+    neuron_sharing : {"unit", "layer"}, default="unit"
+        Trained constants per neuron, or one set per layer.
+    neuron_solver : {"same", "pid"}, default="same"
+        Optimiser of the trained constants: ``"same"`` as the coefficients'
+        (``solver``) with its own step ``neuron_learning_rate``; ``"pid"`` a
+        PID controller per neuron and constant (P2's distributed control).
+    neuron_learning_rate : float or None, default=None
+        Step size of the constants (None: ``learning_rate_init``); for
+        ``"pid"`` the unit of ``pid_gains``.
+    pid_gains : array-like of shape (3,), default=(1.0, 0.1, 0.0)
+        ``(kp, ki, kd)`` of the PID controllers, in units of
+        ``neuron_learning_rate``, acting on the normalised local gradient.
+    pid_leak : float, default=0.9
+        Leak of the controllers' integral term (anti-windup clamp
+        ``1 / (1 - pid_leak)``).
+    pid_max_step : float, default=0.05
+        Bound of one controller step on a free parameter (P3-style atan).
     n_jobs : int or None, default=None
         OpenMP threads for the kernels; None uses all available cores.
         Results do not depend on it.
@@ -208,6 +232,13 @@ class SymNetRegressor(RegressorMixin, BaseSymNet):
         early_stopping=False,
         validation_fraction=0.1,
         coef_bound=None,
+        neuron_params="fixed",
+        neuron_sharing="unit",
+        neuron_solver="same",
+        neuron_learning_rate=None,
+        pid_gains=(1.0, 0.1, 0.0),
+        pid_leak=0.9,
+        pid_max_step=0.05,
         n_jobs=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -243,6 +274,13 @@ class SymNetRegressor(RegressorMixin, BaseSymNet):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.coef_bound = coef_bound
+        self.neuron_params = neuron_params
+        self.neuron_sharing = neuron_sharing
+        self.neuron_solver = neuron_solver
+        self.neuron_learning_rate = neuron_learning_rate
+        self.pid_gains = pid_gains
+        self.pid_leak = pid_leak
+        self.pid_max_step = pid_max_step
         self.n_jobs = n_jobs
 
     @_fit_context(prefer_skip_nested_validation=True)

@@ -18,8 +18,6 @@ the only place it is written) this module builds what the kernels evaluate:
   ``c1, beta, p_b, q_b - x*`` with respect to the constants.
 """
 
-from itertools import combinations
-
 import numpy as np
 
 from . import _kernels
@@ -28,16 +26,9 @@ from ._neuron import CONSTANT_MATRICES, N_ELEMENTS, interaction_matrix
 # Fraction of the distance to the flux coupling's fold (and, with
 # flux_bound="branch", to the branch's top) that the bounded inflow may use.
 FLUX_INPUT_FRACTION = 0.9
-# Rate coupling: breakpoints beyond this magnitude are not tabulated (inputs
-# that large overflow any layer's signals anyway).
-RATE_FAR_INPUT = 1e300
 CONSTANT_NAMES = ("K1", "K2", "K3", "r")
 
-_SETS = [list(S) for size in range(1, N_ELEMENTS + 1)
-         for S in combinations(range(N_ELEMENTS), size)]
-_MASKS = np.array([[i in S for i in range(N_ELEMENTS)] for S in _SETS])  # (31, 5)
-_OUTER = _MASKS[:, :, None] & _MASKS[:, None, :]
-_EYE = np.eye(N_ELEMENTS)
+_CONSTANT_MATRICES = np.ascontiguousarray(CONSTANT_MATRICES)
 
 
 def _as_constants(constants):
@@ -79,9 +70,11 @@ class NeuronTable:
     def n_rows(self):
         return self.constants.shape[0]
 
-    def rebuild(self, constants):
-        """Recompute every table for new constants (same coupling and elements)."""
+    def rebuild(self, constants, n_threads=1):
+        """Recompute every table for new constants (same coupling and elements);
+        ``n_threads`` OpenMP threads for wide layers."""
         self.constants = _as_constants(constants)
+        self._n_threads = n_threads
         K1, K2, K3, r = self.constants.T
         self.fixed_points = r / K3
         if self.coupling == "rate":
@@ -137,7 +130,9 @@ class NeuronTable:
     # Rate coupling: the complementarity problem's pieces
     # ------------------------------------------------------------------
     def _build_rate(self):
-        """Exact solution of the rate coupling's complementarity problem.
+        """Exact solution of the rate coupling's complementarity problem (the
+        compiled builder :func:`sklearn_symnet._kernels.rate_tables`; one unit
+        per table row).
 
         For input ``u`` the steady state is the unique ``x >= 0`` with
         ``w = -(r 1 + u e_a + A x) >= 0`` and ``x . w = 0``.  The pieces tile
@@ -151,108 +146,34 @@ class NeuronTable:
         theta = self.constants
         n = theta.shape[0]
         K1, K2, K3, r = theta.T
-        a, b = self.a, self.b
-        A = interaction_matrix(K1, K2, K3)  # (n, 5, 5)
-        # G_S = (-A_SS)^-1 embedded in 5x5, all 31 survivor sets at once
-        M = np.where(_OUTER[None], -A[:, None], 0.0) + (~_MASKS)[None, :, :, None] * _EYE
-        Gs = np.linalg.inv(M) * _OUTER[None]  # (n, 31, 5, 5)
-        q = Gs[..., a].copy()  # slope of x: G_S e_a
-        p = Gs.sum(-1) * r[:, None, None]  # intercept of x: G_S r 1
-        # Rounding noise: -A_SS = K3 I + skew has condition number at most
-        # 1 + 2 (|K1| + |K2|) / K3.  An entry below the noise level of its
-        # vector is an exact zero lost to rounding (K1 = K2 = K3 gives -9e-18
-        # for a zero slope, extrapolated to -9e282 at u = 1e300); cleaning it
-        # keeps every steady state >= 0.
-        noise = (64 * np.finfo(float).eps
-                 * (1.0 + 2 * (np.abs(K1) + np.abs(K2)) / K3))[:, None, None]
-        q[np.abs(q) <= noise * np.abs(q).max(-1, keepdims=True)] = 0.0
-        p[np.abs(p) <= noise * np.abs(p).max(-1, keepdims=True)] = 0.0
-        # constraints alpha u + beta >= 0: x_i >= 0 on S, w_i >= 0 off S
-        Aabs = np.abs(A)
-        ea = _EYE[a]
-        wq = -(ea + np.einsum("nij,nsj->nsi", A, q))
-        wp = -(r[:, None, None] + np.einsum("nij,nsj->nsi", A, p))
-        wq_scale = 1.0 + np.einsum("nij,nsj->nsi", Aabs, np.abs(q))
-        wp_scale = r[:, None, None] + np.einsum("nij,nsj->nsi", Aabs, np.abs(p))
-        wq[np.abs(wq) <= noise * wq_scale] = 0.0
-        wp[np.abs(wp) <= noise * wp_scale] = 0.0
-        alpha = np.where(_MASKS[None], q, wq)
-        beta = np.where(_MASKS[None], p, wp)
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            roots = -beta / alpha
-            lo = np.where(alpha > 0, roots, -np.inf).max(-1)
-            hi = np.where(alpha < 0, roots, np.inf).min(-1)
-        # the reverse system's response driven at b: y = G_S^T e_b = row b of G_S
-        y = Gs[:, :, b, :]  # (n, 31, 5)
-        Bq = np.einsum("mij,nsj->nsmi", CONSTANT_MATRICES, q)
-        Bp = np.einsum("mij,nsj->nsmi", CONSTANT_MATRICES, p)
-        c = np.zeros((n, len(_SETS), 4))
-        d = np.zeros((n, len(_SETS), 4))
-        c[..., :3] = np.einsum("nsi,nsmi->nsm", y, Bp)
-        d[..., :3] = np.einsum("nsi,nsmi->nsm", y, Bq)
-        # dg/dr = 1; the reference x*_b = r / K3 moves too
-        c[..., 2] += (r / K3**2)[:, None]
-        c[..., 3] = y.sum(-1) - (1.0 / K3)[:, None]
-        # ds/du = y_a (zero where a is extinct: y_a = 0 off S); the same entry
-        # G_S[b, a] as the forward slope q_b, and zero where that is noise
-        gain = np.where(q[..., b] == 0.0, 0.0, y[..., a])
-
-        pieces = [self._rate_pieces(alpha[k], beta[k], lo[k], hi[k], q[k], p[k])
-                  for k in range(n)]
-        P = max(len(pc) for pc in pieces)
-        self._bp = np.full((n, P - 1), np.inf)
-        self._Pm = np.empty((n, P, N_ELEMENTS))  # slopes of every element per piece
-        self._Qm = np.empty((n, P, N_ELEMENTS))
-        self._gain = np.empty((n, P))
-        self._dc = np.empty((n, P, 4))
-        self._dd = np.empty((n, P, 4))
-        self.n_pieces = np.array([len(pc) for pc in pieces])
-        for k, pc in enumerate(pieces):
-            sets = [s for s, _ in pc] + [pc[-1][0]] * (P - len(pc))  # pad: repeat the last
-            self._bp[k, : len(pc) - 1] = [end for _, end in pc[:-1]]
-            self._Pm[k] = q[k, sets]
-            self._Qm[k] = p[k, sets]
-            self._gain[k] = gain[k, sets]
-            self._dc[k] = c[k, sets]
-            self._dd[k] = d[k, sets]
+        A = np.ascontiguousarray(interaction_matrix(K1, K2, K3))  # (n, 5, 5)
+        P = _kernels.RATE_MAX_PIECES
+        bp = np.empty((n, P - 1))
+        Pm = np.empty((n, P, N_ELEMENTS))
+        Qm = np.empty((n, P, N_ELEMENTS))
+        gain = np.empty((n, P))
+        dc = np.empty((n, P, 4))
+        dd = np.empty((n, P, 4))
+        n_pieces = np.empty(n, dtype=np.int32)
+        _kernels.rate_tables(A, np.ascontiguousarray(theta), self.a, self.b,
+                             _CONSTANT_MATRICES, bp, Pm, Qm, gain, dc, dd, n_pieces,
+                             self._build_threads(n))
+        P = int(n_pieces.max())  # the layer's largest number of pieces
+        self.n_pieces = n_pieces
+        self._bp = np.ascontiguousarray(bp[:, : P - 1])
+        self._Pm = Pm[:, :P]  # slopes and intercepts of every element per piece
+        self._Qm = Qm[:, :P]
+        self._gain = np.ascontiguousarray(gain[:, :P])
+        self._dc = np.ascontiguousarray(dc[:, :P])
+        self._dd = np.ascontiguousarray(dd[:, :P])
+        b = self.b
         self._slope = np.ascontiguousarray(self._Pm[:, :, b])
         self._icpt = np.ascontiguousarray(self._Qm[:, :, b] - self.fixed_points[:, None])
         self.responds = np.abs(self._Pm[:, :, b]).max(1) > 1e-12 * np.maximum(
-            np.abs(self._Pm[:, :, a]).max(1), 1e-300)
+            np.abs(self._Pm[:, :, self.a]).max(1), 1e-300)
 
-    @staticmethod
-    def _rate_pieces(alpha, beta, lo, hi, q, p):
-        """One unit's pieces: ``[(set index, right end), ...]`` left to right."""
-        feasible = lo <= hi
-        cand = np.concatenate([lo[feasible], hi[feasible]])
-        cand = np.unique(cand[np.isfinite(cand) & (np.abs(cand) < RATE_FAR_INPUT)])
-        if cand.size:
-            keep = np.concatenate([[True], np.diff(cand) > 1e-12 * np.maximum(
-                1.0, np.abs(cand[1:]))])
-            cand = cand[keep]
-            width = np.maximum(1.0, np.abs(cand))
-            tests = np.concatenate([[cand[0] - width[0]], 0.5 * (cand[:-1] + cand[1:]),
-                                    [cand[-1] + width[-1]]])
-        else:
-            tests = np.array([0.0])
-        # the set whose constraints are violated least at each test point
-        vals = alpha[:, :, None] * tests + beta[:, :, None]
-        scale = (1.0 + np.abs(tests)[None, :] * np.abs(alpha).max(1)[:, None]
-                 + np.abs(beta).max(1)[:, None])
-        chosen = np.argmax(vals.min(1) / scale, axis=0)
-        pieces = []  # [set, right end]
-        for j, s in enumerate(chosen):
-            end = cand[j] if j < cand.size else np.inf
-            if pieces:
-                prev = pieces[-1][0]
-                # the same affine map element by element (relative, no
-                # absolute floor: a slope of 1e-110 is not a slope of 0)
-                if prev == s or (np.allclose(q[prev], q[s], rtol=1e-9, atol=0.0)
-                                 and np.allclose(p[prev], p[s], rtol=1e-9, atol=0.0)):
-                    pieces[-1][1] = end
-                    continue
-            pieces.append([s, end])
-        return [(s, end) for s, end in pieces]
+    def _build_threads(self, n):
+        return self._n_threads if n >= 64 else 1
 
     @property
     def breakpoints(self):

@@ -803,13 +803,13 @@ def test_learning_rate_decay_counts_epochs_across_calls():
                            learning_rate_decay=0.5, random_state=0)
     for _ in range(3):
         clf.partial_fit(X, y, classes=np.arange(10))
-    assert clf._optimizer_state["epochs"] == 3
+    assert clf._optimizer_state["weights"]["epochs"] == 3
     # decay=1 is MLPClassifier's constant step; the decayed model moves less late on
     const = SymNetClassifier(hidden_layer_sizes=(8,), learning_rate_init=0.01,
                              random_state=0)
     for _ in range(3):
         const.partial_fit(X, y, classes=np.arange(10))
-    assert const._optimizer_state["epochs"] == 3
+    assert const._optimizer_state["weights"]["epochs"] == 3
     assert not np.array_equal(const.coefs_[0], clf.coefs_[0])
 
 
