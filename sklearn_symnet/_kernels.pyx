@@ -324,202 +324,254 @@ cdef bint _same_map(const double *a, const double *b) noexcept nogil:
     return True
 
 
-cdef int _rate_unit(
-    const double *A, const double *theta, int a, int b, const double *Bm,
-    double *bp, double *Pm, double *Qm, double *gain, double *dc, double *dd,
+cdef void _set_solution(
+    const double *A, double r, int a, int b, int S, double noise,
+    double *q, double *p, double *y, double *al, double *be, double *lim,
 ) noexcept nogil:
-    """One unit's pieces (see :func:`rate_tables`); returns their number."""
+    """Survivor set ``S`` (a bit mask): ``x = q u + p`` on it, the reverse
+    response ``y``, the constraints ``al u + be >= 0`` and
+    ``lim = (lo, hi, max |al|, max |be|, gain)``."""
+    cdef double M[25]
+    cdef double inv[25]
+    cdef int idx[5]
+    cdef int i, j, n_s = 0, pa = -1, pb = -1
+    cdef double mx, sw, sq, sp, root
+    for i in range(5):
+        if (S >> i) & 1:
+            if i == a:
+                pa = n_s
+            if i == b:
+                pb = n_s
+            idx[n_s] = i
+            n_s = n_s + 1
+    for i in range(n_s):
+        for j in range(n_s):
+            M[i * 5 + j] = -A[idx[i] * 5 + idx[j]]
+    _invert(M, n_s, inv)  # -A_SS = K3 I + skew: never singular
+    for i in range(5):
+        q[i] = 0.0
+        p[i] = 0.0
+        y[i] = 0.0
+    for i in range(n_s):
+        q[idx[i]] = inv[i * 5 + pa] if pa >= 0 else 0.0
+        sw = 0.0
+        for j in range(n_s):
+            sw = sw + inv[i * 5 + j]
+        p[idx[i]] = r * sw
+        # the reverse system's response driven at b: row b of G_S
+        y[idx[i]] = inv[pb * 5 + i] if pb >= 0 else 0.0
+    mx = 0.0
+    for i in range(5):
+        mx = max(mx, fabs(q[i]))
+    _clean(q, noise, mx)
+    mx = 0.0
+    for i in range(5):
+        mx = max(mx, fabs(p[i]))
+    _clean(p, noise, mx)
+    # constraints alpha u + beta >= 0: x_i >= 0 on S, w_i >= 0 off S
+    lim[0] = -INFINITY
+    lim[1] = INFINITY
+    lim[2] = 0.0
+    lim[3] = 0.0
+    for i in range(5):
+        if (S >> i) & 1:
+            al[i] = q[i]
+            be[i] = p[i]
+        else:
+            sq = 1.0 if i == a else 0.0
+            sp = r
+            mx = 1.0
+            sw = r
+            for j in range(5):
+                sq = sq + A[i * 5 + j] * q[j]
+                sp = sp + A[i * 5 + j] * p[j]
+                mx = mx + fabs(A[i * 5 + j]) * fabs(q[j])
+                sw = sw + fabs(A[i * 5 + j]) * fabs(p[j])
+            al[i] = 0.0 if fabs(sq) <= noise * mx else -sq
+            be[i] = 0.0 if fabs(sp) <= noise * sw else -sp
+        lim[2] = max(lim[2], fabs(al[i]))
+        lim[3] = max(lim[3], fabs(be[i]))
+        if al[i] != 0.0:
+            root = -be[i] / al[i]
+            if al[i] > 0:
+                lim[0] = max(lim[0], root)
+            else:
+                lim[1] = min(lim[1], root)
+        elif be[i] < 0:  # 0 u + beta >= 0 never holds
+            lim[0] = INFINITY
+    # gain y_a: the same entry G_S[b, a] as the slope q_b; 0 where that is noise
+    lim[4] = 0.0 if q[b] == 0.0 else y[a]
+
+
+cdef int _rate_unit(
+    const double *theta, int a, int b, const double *Bm, int *sets, double *bp,
+    double *Pm, double *Qm, double *gain, double *slope, double *icpt, double *dc,
+    double *dd,
+) noexcept nogil:
+    """One unit's pieces (see :func:`rate_tables`); returns their number.
+
+    ``sets`` holds the unit's previous piece sets (bit masks, 0-terminated):
+    where they still tile the input axis (each feasible on a non-empty
+    interval that ends where the next one starts, the first from -inf, the
+    last to +inf) they are the solution (the LCP's solution is unique) and
+    only their few systems are solved; otherwise all 31 survivor sets are.
+    ``sets`` is overwritten with the new piece sets.
+    """
     cdef double K1 = theta[0], K2 = theta[1], K3 = theta[2], r = theta[3]
+    cdef double A[25]
     cdef double q[31][5]
     cdef double p[31][5]
     cdef double al[31][5]
     cdef double be[31][5]
-    cdef double cc[31][4]
-    cdef double d4[31][4]
-    cdef double g[31]
-    cdef double lo[31]
-    cdef double hi[31]
-    cdef double amax[31]
-    cdef double bmax[31]
-    cdef double M[25]
-    cdef double inv[25]
-    cdef double y[5]
+    cdef double ys[31][5]
+    cdef double lim[31][5]
     cdef double cand[62]
     cdef double tests[63]
     cdef int chosen[63]
-    cdef int piece_set[32]
+    cdef int piece_slot[32]
+    cdef int piece_mask[32]
     cdef double piece_end[32]
-    cdef int idx[5]
-    cdef int S, s, i, j, m, n_s, pa, pb, n_cand, n_tests, n_pieces, t, prev, best_s
-    cdef double noise, mx, sw, sq, sp, v, root, u, worst, val, best, width
+    cdef int S, s, i, j, m, n_cand, n_tests, n_pieces, t, prev, best_s, n_warm
+    cdef double noise, sw, sq, sp, v, u, worst, val, best, width
+    cdef double *y
+    cdef bint tiles
     noise = 64.0 * EPS * (1.0 + 2.0 * (fabs(K1) + fabs(K2)) / K3)
-    for S in range(1, 32):
-        s = S - 1
-        n_s = 0
-        pa = -1
-        pb = -1
-        for i in range(5):
-            if (S >> i) & 1:
-                if i == a:
-                    pa = n_s
-                if i == b:
-                    pb = n_s
-                idx[n_s] = i
-                n_s = n_s + 1
-        for i in range(n_s):
-            for j in range(n_s):
-                M[i * 5 + j] = -A[idx[i] * 5 + idx[j]]
-        _invert(M, n_s, inv)  # -A_SS = K3 I + skew: never singular
-        for i in range(5):
-            q[s][i] = 0.0
-            p[s][i] = 0.0
-            y[i] = 0.0
-        for i in range(n_s):
-            q[s][idx[i]] = inv[i * 5 + pa] if pa >= 0 else 0.0
-            sw = 0.0
-            for j in range(n_s):
-                sw = sw + inv[i * 5 + j]
-            p[s][idx[i]] = r * sw
-            # the reverse system's response driven at b: row b of G_S
-            y[idx[i]] = inv[pb * 5 + i] if pb >= 0 else 0.0
-        mx = 0.0
-        for i in range(5):
-            mx = max(mx, fabs(q[s][i]))
-        _clean(q[s], noise, mx)
-        mx = 0.0
-        for i in range(5):
-            mx = max(mx, fabs(p[s][i]))
-        _clean(p[s], noise, mx)
-        # constraints alpha u + beta >= 0: x_i >= 0 on S, w_i >= 0 off S
-        lo[s] = -INFINITY
-        hi[s] = INFINITY
-        amax[s] = 0.0
-        bmax[s] = 0.0
-        for i in range(5):
-            if (S >> i) & 1:
-                al[s][i] = q[s][i]
-                be[s][i] = p[s][i]
-            else:
-                sq = 1.0 if i == a else 0.0
-                sp = r
-                mx = 1.0
-                sw = r
-                for j in range(5):
-                    sq = sq + A[i * 5 + j] * q[s][j]
-                    sp = sp + A[i * 5 + j] * p[s][j]
-                    mx = mx + fabs(A[i * 5 + j]) * fabs(q[s][j])
-                    sw = sw + fabs(A[i * 5 + j]) * fabs(p[s][j])
-                al[s][i] = 0.0 if fabs(sq) <= noise * mx else -sq
-                be[s][i] = 0.0 if fabs(sp) <= noise * sw else -sp
-            amax[s] = max(amax[s], fabs(al[s][i]))
-            bmax[s] = max(bmax[s], fabs(be[s][i]))
-            if al[s][i] != 0.0:
-                root = -be[s][i] / al[s][i]
-                if al[s][i] > 0:
-                    lo[s] = max(lo[s], root)
-                else:
-                    hi[s] = min(hi[s], root)
-            elif be[s][i] < 0:  # 0 u + beta >= 0 never holds
-                lo[s] = INFINITY
-        # gain y_a (the same entry G_S[b, a] as the slope q_b; 0 where that
-        # is noise) and every constant's derivative c + d u on this piece
-        g[s] = 0.0 if q[s][b] == 0.0 else y[a]
-        for m in range(3):
-            sq = 0.0
-            sp = 0.0
-            for i in range(5):
-                if y[i] != 0.0:
-                    for j in range(5):
-                        sq = sq + y[i] * Bm[m * 25 + i * 5 + j] * q[s][j]
-                        sp = sp + y[i] * Bm[m * 25 + i * 5 + j] * p[s][j]
-            d4[s][m] = sq
-            cc[s][m] = sp
-        cc[s][2] = cc[s][2] + r / (K3 * K3)
-        sw = 0.0
-        for i in range(5):
-            sw = sw + y[i]
-        cc[s][3] = sw - 1.0 / K3
-        d4[s][3] = 0.0
-    # candidate breakpoints: the finite ends of every non-empty feasible
-    # interval, sorted, near-duplicates dropped
-    n_cand = 0
-    for s in range(31):
-        if lo[s] <= hi[s]:
-            if fabs(lo[s]) < FAR_INPUT:
-                cand[n_cand] = lo[s]
-                n_cand = n_cand + 1
-            if fabs(hi[s]) < FAR_INPUT:
-                cand[n_cand] = hi[s]
-                n_cand = n_cand + 1
-    for i in range(1, n_cand):  # insertion sort
-        v = cand[i]
-        j = i - 1
-        while j >= 0 and cand[j] > v:
-            cand[j + 1] = cand[j]
-            j = j - 1
-        cand[j + 1] = v
-    j = 0
-    for i in range(n_cand):
-        if j == 0 or cand[i] - cand[j - 1] > 1e-12 * max(1.0, fabs(cand[i])):
-            cand[j] = cand[i]
-            j = j + 1
-    n_cand = j
-    # an interior test point of every interval between candidates
-    if n_cand == 0:
-        n_tests = 1
-        tests[0] = 0.0
+    for i in range(25):  # A = K1 dA/dK1 + K2 dA/dK2 + K3 dA/dK3
+        A[i] = K1 * Bm[i] + K2 * Bm[25 + i] + K3 * Bm[50 + i]
+    # the previous pieces, where they still tile the axis
+    n_warm = 0
+    while n_warm < MAXP and sets[n_warm] > 0:
+        n_warm = n_warm + 1
+    tiles = n_warm > 0
+    for j in range(n_warm):
+        _set_solution(A, r, a, b, sets[j], noise, q[j], p[j], ys[j], al[j], be[j],
+                      lim[j])
+        if not lim[j][0] < lim[j][1]:
+            tiles = False
+        elif j == 0 and lim[j][0] != -INFINITY:
+            tiles = False
+        elif j == n_warm - 1 and lim[j][1] != INFINITY:
+            tiles = False
+        elif j > 0 and not (fabs(lim[j][0] - lim[j - 1][1])
+                            <= 1e-9 * max(1.0, fabs(lim[j][0]))):
+            tiles = False
+        if not tiles:
+            break
+    if tiles:
+        n_pieces = n_warm
+        for j in range(n_warm):
+            piece_slot[j] = j
+            piece_mask[j] = sets[j]
+            piece_end[j] = (0.5 * (lim[j][1] + lim[j + 1][0]) if j < n_warm - 1
+                            else INFINITY)
     else:
-        n_tests = n_cand + 1
-        width = max(1.0, fabs(cand[0]))
-        tests[0] = cand[0] - width
-        for i in range(1, n_cand):
-            tests[i] = 0.5 * (cand[i - 1] + cand[i])
-        width = max(1.0, fabs(cand[n_cand - 1]))
-        tests[n_cand] = cand[n_cand - 1] + width
-    # the set whose constraints are violated least at each test point
-    for t in range(n_tests):
-        u = tests[t]
-        best = -INFINITY
-        best_s = 0
+        for S in range(1, 32):
+            s = S - 1
+            _set_solution(A, r, a, b, S, noise, q[s], p[s], ys[s], al[s], be[s], lim[s])
+        # candidate breakpoints: the finite ends of every non-empty feasible
+        # interval, sorted, near-duplicates dropped
+        n_cand = 0
         for s in range(31):
-            worst = INFINITY
-            for i in range(5):
-                worst = min(worst, al[s][i] * u + be[s][i])
-            val = worst / (1.0 + fabs(u) * amax[s] + bmax[s])
-            if val > best:
-                best = val
-                best_s = s
-        chosen[t] = best_s
-    # merge neighbours with the same affine solution
-    n_pieces = 0
-    for t in range(n_tests):
-        s = chosen[t]
-        v = cand[t] if t < n_cand else INFINITY
-        if n_pieces > 0:
-            prev = piece_set[n_pieces - 1]
-            if prev == s or (_same_map(q[prev], q[s]) and _same_map(p[prev], p[s])):
-                piece_end[n_pieces - 1] = v
-                continue
-        piece_set[n_pieces] = s
-        piece_end[n_pieces] = v
-        n_pieces = n_pieces + 1
-    # write the pieces, padded with copies of the last one
+            if lim[s][0] <= lim[s][1]:
+                if fabs(lim[s][0]) < FAR_INPUT:
+                    cand[n_cand] = lim[s][0]
+                    n_cand = n_cand + 1
+                if fabs(lim[s][1]) < FAR_INPUT:
+                    cand[n_cand] = lim[s][1]
+                    n_cand = n_cand + 1
+        for i in range(1, n_cand):  # insertion sort
+            v = cand[i]
+            j = i - 1
+            while j >= 0 and cand[j] > v:
+                cand[j + 1] = cand[j]
+                j = j - 1
+            cand[j + 1] = v
+        j = 0
+        for i in range(n_cand):
+            if j == 0 or cand[i] - cand[j - 1] > 1e-12 * max(1.0, fabs(cand[i])):
+                cand[j] = cand[i]
+                j = j + 1
+        n_cand = j
+        # an interior test point of every interval between candidates
+        if n_cand == 0:
+            n_tests = 1
+            tests[0] = 0.0
+        else:
+            n_tests = n_cand + 1
+            width = max(1.0, fabs(cand[0]))
+            tests[0] = cand[0] - width
+            for i in range(1, n_cand):
+                tests[i] = 0.5 * (cand[i - 1] + cand[i])
+            width = max(1.0, fabs(cand[n_cand - 1]))
+            tests[n_cand] = cand[n_cand - 1] + width
+        # the set whose constraints are violated least at each test point
+        for t in range(n_tests):
+            u = tests[t]
+            best = -INFINITY
+            best_s = 0
+            for s in range(31):
+                worst = INFINITY
+                for i in range(5):
+                    worst = min(worst, al[s][i] * u + be[s][i])
+                val = worst / (1.0 + fabs(u) * lim[s][2] + lim[s][3])
+                if val > best:
+                    best = val
+                    best_s = s
+            chosen[t] = best_s
+        # merge neighbours with the same affine solution
+        n_pieces = 0
+        for t in range(n_tests):
+            s = chosen[t]
+            v = cand[t] if t < n_cand else INFINITY
+            if n_pieces > 0:
+                prev = piece_slot[n_pieces - 1]
+                if prev == s or (_same_map(q[prev], q[s]) and _same_map(p[prev], p[s])):
+                    piece_end[n_pieces - 1] = v
+                    continue
+            piece_slot[n_pieces] = s
+            piece_mask[n_pieces] = s + 1
+            piece_end[n_pieces] = v
+            n_pieces = n_pieces + 1
+    # write the pieces, padded with copies of the last one; the constants'
+    # derivatives c + d u of each piece from its reverse response y
     for t in range(MAXP):
-        s = piece_set[t if t < n_pieces else n_pieces - 1]
+        sets[t] = piece_mask[t] if t < n_pieces else 0
+        if t < n_pieces:
+            s = piece_slot[t]
+            y = ys[s]
+            for m in range(3):
+                sq = 0.0
+                sp = 0.0
+                for i in range(5):
+                    if y[i] != 0.0:
+                        for j in range(5):
+                            sq = sq + y[i] * Bm[m * 25 + i * 5 + j] * q[s][j]
+                            sp = sp + y[i] * Bm[m * 25 + i * 5 + j] * p[s][j]
+                dd[t * 4 + m] = sq
+                dc[t * 4 + m] = sp
+            dc[t * 4 + 2] = dc[t * 4 + 2] + r / (K3 * K3)
+            sw = 0.0
+            for i in range(5):
+                sw = sw + y[i]
+            dc[t * 4 + 3] = sw - 1.0 / K3
+            dd[t * 4 + 3] = 0.0
+        else:
+            s = piece_slot[n_pieces - 1]
+            for m in range(4):
+                dc[t * 4 + m] = dc[(n_pieces - 1) * 4 + m]
+                dd[t * 4 + m] = dd[(n_pieces - 1) * 4 + m]
         if t < MAXP - 1:
             bp[t] = piece_end[t] if t < n_pieces - 1 else INFINITY
         for i in range(5):
             Pm[t * 5 + i] = q[s][i]
             Qm[t * 5 + i] = p[s][i]
-        gain[t] = g[s]
-        for m in range(4):
-            dc[t * 4 + m] = cc[s][m]
-            dd[t * 4 + m] = d4[s][m]
+        gain[t] = lim[s][4]
+        slope[t] = q[s][b]
+        icpt[t] = p[s][b] - r / K3
     return n_pieces
 
 
 def rate_tables(
-    const double[:, :, ::1] A,
     const double[:, ::1] theta,
     int input_element,
     int output_element,
@@ -528,44 +580,54 @@ def rate_tables(
     double[:, :, ::1] Pm,
     double[:, :, ::1] Qm,
     double[:, ::1] gain,
+    double[:, ::1] slope,
+    double[:, ::1] intercept,
     double[:, :, ::1] dc,
     double[:, :, ::1] dd,
     int[::1] n_pieces,
+    int[:, ::1] sets,
     int n_threads=1,
 ):
     """Pieces of the rate coupling's steady state, one unit per row.
 
-    For unit ``k`` with interaction matrix ``A[k]`` and constants
-    ``theta[k] = (K1, K2, K3, r)`` the steady state is the unique solution of
-    the complementarity problem ``x >= 0``, ``w = -(r 1 + u e_a + A x) >= 0``,
-    ``x . w = 0``.  On each survivor set ``S`` it is ``x = q u + p`` with
-    ``q = G_S e_a``, ``p = G_S r 1``, ``G_S = (-A_SS)^-1``.  The pieces tile
-    the input axis by construction (no tolerance decides the tiling): every
-    set's feasible interval gives its finite ends as candidate breakpoints,
-    between consecutive candidates the set of least constraint violation is
-    the solution (the feasible one, unique up to degenerate sets with the
-    same ``x``), and neighbours with the same map are merged.  Entries at
-    the rounding noise of the small solves are exact zeros.  The reverse
-    system's response ``y = G_S^T e_b`` gives the gain ``y_a`` and the
-    constants' derivatives ``dc + dd u`` (``constant_matrices`` holds
-    ``dA/dK1, dA/dK2, dA/dK3``).
+    For unit ``k`` with constants ``theta[k] = (K1, K2, K3, r)`` the
+    interaction matrix is ``A = sum_m theta[k, m] constant_matrices[m]``
+    (``dA/dK1, dA/dK2, dA/dK3``, from the neuron module) and the steady state
+    is the unique solution of the complementarity problem ``x >= 0``,
+    ``w = -(r 1 + u e_a + A x) >= 0``, ``x . w = 0``.  On each survivor set
+    ``S`` it is ``x = q u + p`` with ``q = G_S e_a``, ``p = G_S r 1``,
+    ``G_S = (-A_SS)^-1``.  The pieces tile the input axis by construction
+    (no tolerance decides the tiling): every set's feasible interval gives
+    its finite ends as candidate breakpoints, between consecutive candidates
+    the set of least constraint violation is the solution (the feasible one,
+    unique up to degenerate sets with the same ``x``), and neighbours with the
+    same map are merged.  Entries at the rounding noise of the small solves
+    are exact zeros.  The reverse system's response ``y = G_S^T e_b`` gives
+    the gain ``y_a`` and the constants' derivatives ``dc + dd u``.
 
     Writes, per unit, ``bp`` (the breakpoints, +inf padded), ``Pm``/``Qm``
-    (slopes and intercepts of the five elements), ``gain``, ``dc``, ``dd``
-    (``RATE_MAX_PIECES`` pieces, the last one repeated) and ``n_pieces``.
+    (slopes and intercepts of the five elements), ``gain``, the output
+    element's ``slope`` and ``intercept`` (its displacement from ``r / K3``),
+    ``dc``, ``dd`` (``RATE_MAX_PIECES`` pieces, the last one repeated),
+    ``n_pieces`` and the pieces' survivor sets ``sets`` (bit masks,
+    0-terminated).  Where ``sets`` holds a unit's previous pieces and they
+    still tile the input axis, only their few systems are solved (a table
+    rebuilt after a small change of the constants); all zeros start afresh.
     """
-    cdef Py_ssize_t n = A.shape[0], k
+    cdef Py_ssize_t n = theta.shape[0], k
     cdef int a = input_element, b = output_element
-    if (theta.shape[0] != n or bp.shape[0] != n or bp.shape[1] != MAXP - 1
-            or Pm.shape[1] != MAXP or dc.shape[1] != MAXP or n_pieces.shape[0] != n):
+    if (bp.shape[0] != n or bp.shape[1] != MAXP - 1 or Pm.shape[1] != MAXP
+            or dc.shape[1] != MAXP or slope.shape[1] != MAXP or n_pieces.shape[0] != n
+            or theta.shape[1] != 4 or sets.shape[0] != n or sets.shape[1] != MAXP):
         raise ValueError("rate_tables: inconsistent shapes")
     if not (0 <= a < 5 and 0 <= b < 5):
         raise ValueError("rate_tables: elements must be in 0..4")
     with nogil:
         for k in prange(n, schedule="static", num_threads=n_threads):
-            n_pieces[k] = _rate_unit(&A[k, 0, 0], &theta[k, 0], a, b,
-                                     &constant_matrices[0, 0, 0], &bp[k, 0], &Pm[k, 0, 0],
-                                     &Qm[k, 0, 0], &gain[k, 0], &dc[k, 0, 0], &dd[k, 0, 0])
+            n_pieces[k] = _rate_unit(&theta[k, 0], a, b, &constant_matrices[0, 0, 0],
+                                     &sets[k, 0], &bp[k, 0], &Pm[k, 0, 0], &Qm[k, 0, 0],
+                                     &gain[k, 0], &slope[k, 0], &intercept[k, 0],
+                                     &dc[k, 0, 0], &dd[k, 0, 0])
 
 
 # ---------------------------------------------------------------------------

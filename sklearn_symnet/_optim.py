@@ -244,15 +244,16 @@ class ConstantParameters:
                     * np.arctan(phi[:, :2]))
         return c
 
-    def chain(self, free, grad_constants):
+    def chain(self, free, grad_constants, constants=None):
         """The gradient with respect to the free parameters (flat) from the
         gradient with respect to the constants, ``(n_units, 4)`` (summed over
-        the units of a shared row)."""
+        the units of a shared row); ``constants`` are those of ``free`` when
+        the caller has them."""
         g = np.asarray(grad_constants, dtype=np.float64)
         if self.n_rows == 1 and g.shape[0] != 1:
             g = g.sum(axis=0, keepdims=True)
         phi = np.asarray(free, dtype=np.float64).reshape(self.n_rows, self.n_free)
-        c = self.to_constants(free)
+        c = self.to_constants(free) if constants is None else constants
         out = np.empty((self.n_rows, self.n_free))
         dk = c[:, 2:3] * self.kappa_max[:, None] * (2 / np.pi) / (1.0 + phi[:, :2] ** 2)
         out[:, :2] = g[:, :2] * dk

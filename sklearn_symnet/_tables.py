@@ -73,7 +73,7 @@ class NeuronTable:
     def rebuild(self, constants, n_threads=1):
         """Recompute every table for new constants (same coupling and elements);
         ``n_threads`` OpenMP threads for wide layers."""
-        self.constants = _as_constants(constants)
+        self.constants = np.ascontiguousarray(_as_constants(constants))
         self._n_threads = n_threads
         K1, K2, K3, r = self.constants.T
         self.fixed_points = r / K3
@@ -145,31 +145,25 @@ class NeuronTable:
         """
         theta = self.constants
         n = theta.shape[0]
-        K1, K2, K3, r = theta.T
-        A = np.ascontiguousarray(interaction_matrix(K1, K2, K3))  # (n, 5, 5)
         P = _kernels.RATE_MAX_PIECES
-        bp = np.empty((n, P - 1))
-        Pm = np.empty((n, P, N_ELEMENTS))
-        Qm = np.empty((n, P, N_ELEMENTS))
-        gain = np.empty((n, P))
-        dc = np.empty((n, P, 4))
-        dd = np.empty((n, P, 4))
-        n_pieces = np.empty(n, dtype=np.int32)
-        _kernels.rate_tables(A, np.ascontiguousarray(theta), self.a, self.b,
-                             _CONSTANT_MATRICES, bp, Pm, Qm, gain, dc, dd, n_pieces,
-                             self._build_threads(n))
-        P = int(n_pieces.max())  # the layer's largest number of pieces
-        self.n_pieces = n_pieces
-        self._bp = np.ascontiguousarray(bp[:, : P - 1])
-        self._Pm = Pm[:, :P]  # slopes and intercepts of every element per piece
-        self._Qm = Qm[:, :P]
-        self._gain = np.ascontiguousarray(gain[:, :P])
-        self._dc = np.ascontiguousarray(dc[:, :P])
-        self._dd = np.ascontiguousarray(dd[:, :P])
-        b = self.b
-        self._slope = np.ascontiguousarray(self._Pm[:, :, b])
-        self._icpt = np.ascontiguousarray(self._Qm[:, :, b] - self.fixed_points[:, None])
-        self.responds = np.abs(self._Pm[:, :, b]).max(1) > 1e-12 * np.maximum(
+        if getattr(self, "_bp", None) is None or self._bp.shape[0] != n:
+            # padded to the most pieces a unit can have: the kernels' scan
+            # stops at the first +inf breakpoint, so no trimming is needed
+            self._bp = np.empty((n, P - 1))
+            self._Pm = np.empty((n, P, N_ELEMENTS))
+            self._Qm = np.empty((n, P, N_ELEMENTS))
+            self._gain = np.empty((n, P))
+            self._slope = np.empty((n, P))
+            self._icpt = np.empty((n, P))
+            self._dc = np.empty((n, P, 4))
+            self._dd = np.empty((n, P, 4))
+            self.n_pieces = np.empty(n, dtype=np.int32)
+            self._sets = np.zeros((n, P), dtype=np.int32)  # no previous pieces
+        _kernels.rate_tables(theta, self.a, self.b, _CONSTANT_MATRICES, self._bp, self._Pm,
+                             self._Qm, self._gain, self._slope, self._icpt, self._dc,
+                             self._dd, self.n_pieces, self._sets, self._build_threads(n))
+        Pb = self._Pm[:, :, self.b]
+        self.responds = np.abs(Pb).max(1) > 1e-12 * np.maximum(
             np.abs(self._Pm[:, :, self.a]).max(1), 1e-300)
 
     def _build_threads(self, n):

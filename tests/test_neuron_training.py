@@ -269,7 +269,8 @@ def test_piece_tables_per_unit_match_the_direct_formula():
     theta[:3] = [[1.0, 1.0, 1.0, 1.0], [0.5, 2.0, 1.0, 1.0], [0.0, 0.7, 1.0, 1.0]]
     a, b = 1, 2
     table = NeuronTable(theta, "rate", a, b)
-    assert table._bp.shape == (n, table.n_pieces.max() - 1)
+    assert table._bp.shape == (n, RATE_MAX_PIECES - 1)  # +inf padded
+    assert np.all(np.isinf(table._bp[np.arange(n), table.n_pieces - 1]))
     assert table.n_pieces.max() <= RATE_MAX_PIECES
     assert table.n_pieces.min() >= 2  # the input element dies somewhere below
     u = np.linspace(-6, 12, 37)
@@ -317,6 +318,27 @@ def test_rebuilt_tables_follow_new_constants():
     np.testing.assert_allclose(t.fixed_points, [1.0, 1.0, 0.25])
     ref = WuxingNeuron(0.3, 0.2, 2.0, 0.5)
     np.testing.assert_allclose(t.breakpoints[2], ref.breakpoints)
+
+
+@pytest.mark.parametrize("step", [1e-3, 0.3, 2.0])
+def test_rebuild_from_previous_pieces_equals_a_fresh_build(step):
+    """A rebuild tries the previous pieces first (a few solves instead of 31);
+    small steps keep them, large ones change them: the tables are the same as
+    a build from scratch either way."""
+    rng = np.random.RandomState(int(step * 1000))
+    n = 50
+    theta = np.column_stack([rng.uniform(-1, 1, n), rng.uniform(-1, 1, n),
+                             rng.uniform(0.5, 1.5, n), rng.uniform(0.5, 1.5, n)])
+    table = NeuronTable(theta, "rate", 0, 1)
+    new = theta.copy()
+    new[:, :2] += step * rng.normal(size=(n, 2))
+    table.rebuild(new)
+    fresh = NeuronTable(new, "rate", 0, 1)
+    np.testing.assert_array_equal(table.n_pieces, fresh.n_pieces)
+    for name in ("_slope", "_icpt", "_gain", "_dc", "_dd"):
+        np.testing.assert_allclose(getattr(table, name), getattr(fresh, name), rtol=1e-10,
+                                   atol=1e-12, err_msg=name)
+    np.testing.assert_allclose(table._bp, fresh._bp, rtol=1e-9)
 
 
 # ---------------------------------------------------------------------------
