@@ -12,6 +12,8 @@ EXAMPLES = {
     "plot_grid_search": ["plot_grid_search.png"],
     "plot_neuron": ["plot_neuron.png"],
     "plot_coef_bound": ["plot_coef_bound.png", "plot_coef_bound_curves.png"],
+    "plot_compare_regression": ["compare_regression.png"],
+    "plot_trained_neurons": ["plot_trained_neurons.png"],
 }
 
 
