@@ -22,7 +22,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 from sklearn.compose import TransformedTargetRegressor  # noqa: E402
 from sklearn.datasets import load_diabetes, make_friedman1  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
