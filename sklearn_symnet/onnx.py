@@ -329,7 +329,7 @@ def _label_classes(scope, est):
         return classes.astype(np.int64), TensorProto.INT64
     if np.issubdtype(classes.dtype, np.floating):
         as_int = classes.astype(np.int64)
-        if not np.array_equal(as_int, classes):
+        if not np.array_equal(as_int, classes):  # pragma: no cover - fit refuses them
             raise RuntimeError(
                 "skl2onnx writes float class labels as integers, but some labels of "
                 f"this SymNetClassifier are not integers: {classes!r}. Use integer or "

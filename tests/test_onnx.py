@@ -166,6 +166,20 @@ def test_trained_constants(data, coupling, sharing):
         _assert_labels(clf, X.astype(dtype), label, dtype)
 
 
+def test_mixed_coupling_and_assigned_coefficients(data):
+    """``output_coupling`` other than ``coupling``, and coefficients assigned
+    after the fit (the graph reads what prediction uses)."""
+    X, y, _ = data
+    clf = _fit(SymNetClassifier(hidden_layer_sizes=(8,), coupling="rate",
+                                output_coupling="flux", max_iter=3, random_state=0), X, y)
+    assert [t.coupling for t in clf._fitted_tables()] == ["rate", "flux"]
+    clf.coefs_[0] = 0.5 * clf.coefs_[0]
+    clf.intercepts_[1] = clf.intercepts_[1] + 0.1
+    label, proba = _run(clf, X, np.float64)
+    assert_allclose(proba, clf.predict_proba(X), **TOL[np.float64])
+    _assert_labels(clf, X, label, np.float64)
+
+
 def test_far_breakpoints(data, monkeypatch):
     """Rate tables with breakpoints far from the inputs (+-1e100), pieces on
     both sides of zero and rows of different lengths (padding): the graph's
