@@ -14,7 +14,10 @@ EXAMPLES = {
     "plot_coef_bound": ["plot_coef_bound.png", "plot_coef_bound_curves.png"],
     "plot_compare_regression": ["compare_regression.png"],
     "plot_trained_neurons": ["plot_trained_neurons.png"],
+    "plot_dask_incremental": ["plot_dask_incremental.png"],
 }
+# optional extras an example needs (skipped without them)
+NEEDS = {"plot_dask_incremental": ["dask_ml", "distributed", "psutil"]}
 
 
 def _load(name):
@@ -23,6 +26,8 @@ def _load(name):
 
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
 def test_example_runs(name, tmp_path, capsys):
+    for package in NEEDS.get(name, []):
+        pytest.importorskip(package)
     module = _load(name)
     assert module.__doc__ and len(module.__doc__.strip()) > 200
     paths = module.main(["--out", str(tmp_path), "--quick"])
