@@ -213,7 +213,9 @@ class BaseSymNet(BaseEstimator, metaclass=ABCMeta):
                                                      first_pass)
         sw = self._fit_sample_weight(sample_weight, X, y_idx, target_state, incremental,
                                      dtype)
-        Y = np.ascontiguousarray(self._transform_targets(Y, sw, target_state), dtype=dtype)
+        Y = self._transform_targets(Y, sw, target_state)
+        # class targets are 0/1: kept as bytes (a minibatch is cast when taken)
+        Y = np.ascontiguousarray(Y, dtype=np.uint8 if Y.dtype == np.uint8 else dtype)
         n_outputs = Y.shape[1]
 
         if first_pass:
@@ -287,7 +289,7 @@ class BaseSymNet(BaseEstimator, metaclass=ABCMeta):
         # The epoch's loss is measured before its last step: make sure the final
         # coefficients still give finite signals (a diverging solver may not).
         try:
-            net.predict_outputs(X[train_rows[:256]])
+            net.predict_outputs(X[:256])
         except SignalOverflowError:
             raise ValueError(NON_FINITE_MESSAGE) from None
 
@@ -390,11 +392,14 @@ class BaseSymNet(BaseEstimator, metaclass=ABCMeta):
         no_improvement = 0
         best_free = None
         n_iter = 0
+        order = train_rows.copy()
         # BLAS held to one thread: the kernels' OpenMP threads do all the
         # parallel work (split by shape, so n_jobs never changes a result)
         with blas_single_thread():
             for _ in range(self.max_iter):
-                order = rng.permutation(train_rows) if self.shuffle else train_rows
+                if self.shuffle:  # rng.permutation(train_rows), in place
+                    order[...] = train_rows
+                    rng.shuffle(order)
                 try:
                     loss = net.train_epoch(source, Y, sw, order, batch_size, optimizer)
                 except SignalOverflowError:
@@ -482,7 +487,7 @@ class BaseSymNet(BaseEstimator, metaclass=ABCMeta):
         else:  # pragma: no cover - a network without neurons keeps the parameters
             self._elements = (int(self.input_element), int(self.output_element))
             self._flux_bound = self.flux_bound
-        self._free = net.free.copy()
+        self._free = net.free  # the network is not used again: no copy
         self._fitted_bound = self.coef_bound
         self._optimizer_state = optimizer.state()
         self._random_state = rng

@@ -481,9 +481,9 @@ class SymNetClassifier(ClassifierMixin, BaseSymNet):
                     "y has a different number of labels than in the previous "
                     f"fit: {n_labels} vs {self.classes_.shape[0]}."
                 )
-            Y = np.empty((y.shape[0], 2 * n_labels))
-            yb = np.asarray(y != 0, dtype=float)
-            Y[:, 0::2] = 1.0 - yb
+            Y = np.empty((y.shape[0], 2 * n_labels), dtype=np.uint8)
+            yb = np.asarray(y != 0, dtype=np.uint8)
+            Y[:, 0::2] = 1 - yb
             Y[:, 1::2] = yb
             return Y, None, dict(classes_=np.arange(n_labels), _group=2, _multilabel=True,
                                   out_activation_="softmax")
@@ -531,8 +531,8 @@ class SymNetClassifier(ClassifierMixin, BaseSymNet):
             raise ValueError("y is 1-D but the model was fitted on multilabel y.")
         y_idx = np.searchsorted(all_classes, y)
         K = all_classes.shape[0]
-        Y = np.zeros((y.shape[0], K))
-        Y[np.arange(y.shape[0]), y_idx] = 1.0
+        Y = np.zeros((y.shape[0], K), dtype=np.uint8)  # one-hot, 0/1
+        Y[np.arange(y.shape[0]), y_idx] = 1
         return Y, y_idx, dict(classes_=all_classes, _group=K, _multilabel=False,
                               out_activation_="softmax")
 

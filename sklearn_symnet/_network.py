@@ -105,9 +105,10 @@ class SymNetwork:
         return out
 
     def publish(self):
-        """Copies of the coefficients and biases, as ``(coefs, intercepts)``
-        lists of views into one new flat array."""
-        flat = self.coef[: self.n_weights].copy()
+        """The coefficients and biases as ``(coefs, intercepts)`` lists of views
+        into the network's own array (a network is published once, at the
+        end of a fit, and not used again: no copy)."""
+        flat = self.coef[: self.n_weights]
         return self._views(flat, True), self._views(flat, False)
 
     def layer_constants(self):
@@ -284,7 +285,10 @@ class SymNetwork:
             for i, g in enumerate(G):
                 self.dead_counts[i] += m - np.count_nonzero(g, axis=0)
         # the error signal enters the output neurons' reverse systems
-        np.take(Y, rows, axis=0, out=Yb)
+        if Y.dtype == Yb.dtype:
+            np.take(Y, rows, axis=0, out=Yb)
+        else:  # class targets stored as 0/1 bytes
+            Yb[...] = Y[rows]
         np.take(sw, rows, out=swb)
         weight = float(swb.sum())
         loss = self.head.error(S[-1], Yb, swb, E[-1], work)

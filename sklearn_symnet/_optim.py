@@ -66,9 +66,10 @@ class AdamOptimizer(_EpochSchedule):
                            n_threads if params.shape[0] >= 50_000 else 1)
 
     def state(self):
-        """The optimiser's state as plain values and arrays (copied)."""
+        """The optimiser's state as plain values and its arrays (not copied: an
+        optimiser's state is published once, at the end of a fit)."""
         return {"solver": "adam", "t": self.t, "epochs": self.epochs,
-                "ms": self.ms.copy(), "vs": self.vs.copy()}
+                "ms": self.ms, "vs": self.vs}
 
     def load_state(self, state):
         """Continue from :meth:`state` (of a vector of the same length)."""
@@ -111,9 +112,10 @@ class SGDOptimizer(_EpochSchedule):
                           self.learning_rate, self.momentum, self.nesterov)
 
     def state(self):
-        """The optimiser's state as plain values and arrays (copied)."""
+        """The optimiser's state as plain values and its arrays (not copied: an
+        optimiser's state is published once, at the end of a fit)."""
         return {"solver": "sgd", "t": self.t, "epochs": self.epochs,
-                "velocities": self.velocities.copy()}
+                "velocities": self.velocities}
 
     def load_state(self, state):
         """Continue from :meth:`state` (of a vector of the same length)."""
@@ -326,8 +328,8 @@ class PIDController:
         self.epochs += 1
 
     def state(self):
-        return {"solver": "pid", "t": self.t, "epochs": self.epochs, "v": self.v.copy(),
-                "integral": self.integral.copy(), "previous": self.previous.copy()}
+        return {"solver": "pid", "t": self.t, "epochs": self.epochs, "v": self.v,
+                "integral": self.integral, "previous": self.previous}
 
     def load_state(self, state):
         self.t, self.epochs = int(state["t"]), int(state["epochs"])
