@@ -15,6 +15,7 @@ EXAMPLES = {
     "plot_compare_regression": ["compare_regression.png"],
     "plot_trained_neurons": ["plot_trained_neurons.png"],
     "plot_dask_incremental": ["plot_dask_incremental.png"],
+    "plot_inside_network": ["plot_inside_network.png"],
 }
 # optional extras an example needs (skipped without them)
 NEEDS = {"plot_dask_incremental": ["dask_ml", "distributed", "psutil"]}
@@ -41,3 +42,39 @@ def test_example_runs(name, tmp_path, capsys):
     import matplotlib.pyplot as plt
 
     assert plt.get_fignums() == []  # every figure was closed
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("params", [
+    dict(),
+    dict(coupling="flux", output_coupling="rate"),
+    dict(neuron_params="all", max_iter=5),
+], ids=["rate", "flux-rate", "trained-constants"])
+def test_inside_network_neurons_match_layer_signals(params):
+    """plot_inside_network rebuilds each unit as a WuxingNeuron from the fitted
+    constants: its closed form gives the network's signals and gains, and its
+    RK4 trajectory settles on the network's signal."""
+    import numpy as np
+    from sklearn.datasets import load_iris
+
+    from sklearn_symnet import SymNetClassifier
+
+    module = _load("plot_inside_network")
+    X, y = load_iris(return_X_y=True)
+    X = X / X.max(axis=0)
+    kw = dict(hidden_layer_sizes=(6, 4), max_iter=20, learning_rate_init=0.05,
+              random_state=0)
+    kw.update(params)
+    est = SymNetClassifier(**kw).fit(X, y)
+    layers = est.layer_signals(X)
+    assert len(layers) == 3
+    for layer, bunch in enumerate(layers):
+        for unit in range(bunch.signals.shape[1]):
+            neuron = module.neuron_at(est, layer, unit)
+            s, g = neuron.response(bunch.inputs[:, unit])
+            np.testing.assert_allclose(s, bunch.signals[:, unit], rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(g, bunch.gains[:, unit], rtol=1e-12, atol=1e-12)
+    neuron = module.neuron_at(est, 0, 1)
+    u, s = layers[0].inputs[7, 1], layers[0].signals[7, 1]
+    _, traj = neuron.simulate(u=u, t_max=40.0, dt=0.01)
+    assert abs(traj[-1, neuron.output_element] - neuron.fixed_point - s) < 1e-6
