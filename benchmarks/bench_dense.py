@@ -1,15 +1,21 @@
 """Fit and predict time of SymNet variants and MLPClassifier, back to back in one process.
 
-Dense synthetic data by default (``make_classification(20000, 200)``, the
-BLAS first-layer path), or MNIST /255 (the zero-skipping path) with
-``--mnist PATH`` (an ``.npz`` with ``x_train``, ``y_train``).  Every model gets
-the same data, hidden width, batch size and epochs; each is fitted
-``--repeat`` times and the best time is reported, with the training accuracy.
+Data from the benchmarks' shared loader (``_bench_data.py``): by default the
+first 20000 training rows of the dense synthetic case (``--dataset synthetic``:
+``make_classification(60000+10000, 200, n_informative=50, n_classes=10)``, the
+BLAS first-layer path; until issue 12 this script drew its own
+``make_classification(20000, 200)``), or MNIST /255 (the zero-skipping path)
+with ``--mnist PATH`` (same as ``--dataset mnist --data PATH``; all 60000
+training rows unless ``--n-train``), or dense MNIST with ``--standardize``.
+Every model gets the same data, hidden width, batch size and epochs; each is
+fitted ``--repeat`` times and the best time is reported, with the training
+accuracy.
 
     python benchmarks/bench_dense.py
     python benchmarks/bench_dense.py --dtype float32
     python benchmarks/bench_dense.py --mnist path/to/mnist.npz \\
         --variant signal:readout=signal --variant difference:readout=difference
+    python benchmarks/bench_dense.py --mnist path/to/mnist.npz --standardize --dtype float32
 
 Works with any version of the package that has ``SymNetClassifier`` (variants
 with parameters it lacks excepted), so one command measures two checkouts.
@@ -19,23 +25,24 @@ import argparse
 import time
 import warnings
 
-import numpy as np
+from _bench_data import add_data_arguments, describe, load_from_args  # this folder
 from bench_suite import _parse_params  # noqa: E402  (this folder, run as a script)
-from sklearn.datasets import make_classification
 from sklearn.neural_network import MLPClassifier
 
 from sklearn_symnet import SymNetClassifier
 
+SYNTHETIC_ROWS = 20000
+
 
 def load(args):
+    """Training rows of the chosen case (``--mnist PATH`` selects MNIST from PATH)."""
     if args.mnist:
-        d = np.load(args.mnist)
-        X = d["x_train"].reshape(d["x_train"].shape[0], -1) / 255.0
-        y = d["y_train"]
-    else:
-        X, y = make_classification(20000, 200, n_informative=50, n_classes=10,
-                                   random_state=0)
-    return X.astype(args.dtype), y
+        args.dataset, args.data = "mnist", args.mnist
+    n_train = args.n_train
+    if n_train is None and args.dataset == "synthetic":
+        n_train = SYNTHETIC_ROWS
+    data = load_from_args(args, n_train=n_train, n_test=1)
+    return data.X_train, data.y_train, data.info
 
 
 def best_time(f, repeat):
@@ -49,8 +56,9 @@ def best_time(f, repeat):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mnist", default=None, help="MNIST .npz (default: dense synthetic)")
-    parser.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+    add_data_arguments(parser, dataset="synthetic")
+    parser.add_argument("--mnist", default=None, metavar="PATH",
+                        help="MNIST .npz: same as --dataset mnist --data PATH")
     parser.add_argument("--hidden", type=int, default=100)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=128)
@@ -59,7 +67,7 @@ def main(argv=None):
     parser.add_argument("--variant", action="append", default=[],
                         help="name:param=value,... (default: 'SymNet' at the defaults)")
     args = parser.parse_args(argv)
-    X, y = load(args)
+    X, y, info = load(args)
     common = dict(hidden_layer_sizes=(args.hidden,), batch_size=args.batch_size,
                   max_iter=args.epochs, random_state=0)
     models = {}
@@ -68,7 +76,7 @@ def main(argv=None):
         models[name] = (SymNetClassifier, _parse_params(params))
     if not args.no_mlp:
         models["MLPClassifier"] = (MLPClassifier, {})
-    print(f"data {'MNIST' if args.mnist else 'make_classification'} {X.shape} {args.dtype}, "
+    print(f"data {describe(info)} {X.shape}, "
           f"hidden {args.hidden}, batch {args.batch_size}, {args.epochs} epochs, "
           f"best of {args.repeat}")
     print(f"{'model':<16} {'fit s':>7} {'predict s':>9} {'train acc':>9}")

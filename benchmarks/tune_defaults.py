@@ -20,6 +20,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from _bench_data import load_dataset  # this folder (the benchmarks' one MNIST loader)
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
@@ -59,17 +60,8 @@ def digits_scores(params, seeds=(0, 1, 2)):
 
 
 def load_mnist(path):
-    if path is None:
-        from sklearn.datasets import fetch_openml
-
-        X, y = fetch_openml("mnist_784", return_X_y=True, as_frame=False)
-        y = y.astype(int)
-        return X[:60000] / 255.0, y[:60000], X[60000:] / 255.0, y[60000:]
-    d = np.load(path)
-    return (
-        d["x_train"].reshape(len(d["x_train"]), -1) / 255.0, d["y_train"],
-        d["x_test"].reshape(len(d["x_test"]), -1) / 255.0, d["y_test"],
-    )
+    """MNIST /255 from ``path`` (or OpenML when None) through the shared loader."""
+    return tuple(load_dataset("mnist", path))
 
 
 def mnist_score(params, data, epochs=10, seed=0):

@@ -1,16 +1,28 @@
 """Smoke tests of the small benchmark scripts (tiny settings; no timing assertions)."""
 
 import numpy as np
+import pytest
 from conftest import load_script
 
 
+@pytest.mark.usefixtures("no_openml")
 def test_bench_dense_runs_variants():
     bench = load_script("benchmarks/bench_dense.py")
-    rows = bench.main(["--epochs", "1", "--repeat", "1", "--no-mlp",
+    rows = bench.main(["--epochs", "1", "--repeat", "1", "--no-mlp", "--n-train", "2000",
                        "--variant", "signal:readout=signal", "--variant", "pairs:"])
     assert [r[0] for r in rows] == ["signal", "pairs"]
     for _, fit_s, pred_s, acc in rows:
         assert fit_s > 0 and pred_s > 0 and 0.1 < acc <= 1.0
+
+
+@pytest.mark.usefixtures("no_openml")
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_bench_dense_mnist_standardized(tiny_mnist, capsys):
+    bench = load_script("benchmarks/bench_dense.py")
+    rows = bench.main(["--mnist", str(tiny_mnist), "--standardize", "--dtype", "float32",
+                       "--hidden", "8", "--epochs", "2", "--repeat", "1"])
+    assert [r[0] for r in rows] == ["SymNet", "MLPClassifier"]
+    assert "mnist standardized float32 (300, 784)" in capsys.readouterr().out
 
 
 def test_diagnose_dead_reports_dead_fractions():
