@@ -1,7 +1,8 @@
-"""Smoke test of benchmarks/bench_mnist.py on a tiny synthetic MNIST-shaped file.
+"""Smoke tests of the MNIST/dense benchmarks on tiny data (fake MNIST npz, small synthetic).
 
-No timing assertions: it checks that the script runs end to end and writes
-its table, JSON and plot.
+No timing assertions: they check that each script runs end to end, writes its
+table, JSON and plot into a temporary folder, and reports what it should
+(floor, floor ratios, SymNet/MLP ratios). Never the network: fetch_openml fails.
 """
 
 import json
@@ -10,47 +11,173 @@ import numpy as np
 import pytest
 from conftest import load_script
 
+pytestmark = [
+    pytest.mark.usefixtures("no_openml"),
+    pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
+]
+
 
 @pytest.fixture(scope="module")
 def bench():
     return load_script("benchmarks/bench_mnist.py")
 
 
-def _fake_mnist(path, n_train=300, n_test=100, seed=0):
-    rng = np.random.default_rng(seed)
-    y_train = rng.integers(0, 10, n_train).astype(np.uint8)
-    y_test = rng.integers(0, 10, n_test).astype(np.uint8)
+@pytest.fixture(scope="module")
+def data_module(bench):
+    # The module the scripts themselves import (load_script put its folder on sys.path).
+    import _bench_data
 
-    def images(y):
-        # one bright 4x4 block per class on a black background (mostly zeros)
-        x = np.zeros((y.shape[0], 28, 28), dtype=np.uint8)
-        for i, c in enumerate(y):
-            r, k = divmod(int(c), 5)
-            x[i, 4 + 10 * r: 8 + 10 * r, 2 + 5 * k: 6 + 5 * k] = 200
-        x += rng.integers(0, 30, x.shape, dtype=np.uint8) * (rng.random(x.shape) < 0.05)
-        return x
-
-    np.savez_compressed(path, x_train=images(y_train), y_train=y_train,
-                        x_test=images(y_test), y_test=y_test)
+    return _bench_data
 
 
-@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-def test_bench_mnist_runs_on_tiny_data(bench, tmp_path):
-    data = tmp_path / "tiny.npz"
-    _fake_mnist(data)
-    out = tmp_path / "results"
-    result = bench.main([
-        "--data", str(data), "--epochs", "2", "--hidden", "16", "--batch-size", "32",
-        "--out", str(out), "--tag", "smoke", "-q",
-    ])
+def _refuse(*args, **kwargs):
+    raise AssertionError("fetch_openml called in a test")
+
+
+def _outputs(out, stem):
     files = {p.name for p in out.iterdir()}
-    assert {"bench_mnist_smoke.json", "bench_mnist_smoke.md",
-            "bench_mnist_smoke.png"} <= files
-    saved = json.loads((out / "bench_mnist_smoke.json").read_text())
-    assert saved.keys() == result.keys() or set(result) <= set(saved)
-    text = (out / "bench_mnist_smoke.md").read_text()
+    assert {f"{stem}.json", f"{stem}.md", f"{stem}.png"} <= files
+    assert not any(name.endswith(".tmp") for name in files)
+    assert (out / f"{stem}.png").stat().st_size > 1000
+    return json.loads((out / f"{stem}.json").read_text()), (out / f"{stem}.md").read_text()
+
+
+# --------------------------------------------------------------------------
+# The shared loader
+# --------------------------------------------------------------------------
+def test_loader_mnist(data_module, tiny_mnist):
+    d = data_module.load_dataset("mnist", tiny_mnist, n_train=200, n_test=50)
+    X, y, X_te, y_te = d
+    assert X.shape == (200, 784) and X_te.shape == (50, 784)
+    assert X.dtype == np.float64 and X.flags.c_contiguous
+    assert y.dtype == np.int64 and y_te.shape == (50,)
+    assert 0.0 <= X.min() and X.max() <= 1.0
+    assert d.info["train_zero_fraction"] > 0.5 and not d.info["standardize"]
+    raw = np.load(tiny_mnist)
+    np.testing.assert_allclose(X * 255, raw["x_train"][:200].reshape(200, -1))
+
+
+def test_loader_standardize_float32(data_module, tiny_mnist):
+    d = data_module.load_dataset("mnist", tiny_mnist, dtype="float32", standardize=True)
+    assert d.X_train.dtype == np.float32 and d.X_test.dtype == np.float32
+    varying = d.X_train.std(axis=0) > 0
+    assert varying.sum() > 100
+    np.testing.assert_allclose(d.X_train[:, varying].mean(axis=0), 0, atol=1e-4)
+    np.testing.assert_allclose(d.X_train[:, varying].std(axis=0), 1, rtol=1e-3)
+    assert d.info["standardize"] and "StandardScaler" in d.info["scaling"]
+
+
+def test_loader_rejects_unknown(data_module):
+    with pytest.raises(ValueError, match="unknown dataset"):
+        data_module.load_dataset("cifar")
+    with pytest.raises(ValueError, match="dtype"):
+        data_module.load_dataset("synthetic", dtype="float16")
+
+
+def test_environment_record(data_module):
+    env = data_module.environment()
+    for key in ("cpu_count", "numpy", "sklearn", "threadpools", "load_average", "git_commit"):
+        assert key in env
+    json.dumps(env)
+
+
+# --------------------------------------------------------------------------
+# bench_mnist.py
+# --------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def mnist_run(bench, tiny_mnist, tmp_path_factory):
+    out = tmp_path_factory.mktemp("results")
+    with pytest.MonkeyPatch.context() as mp:  # module scope: no_openml's work by hand
+        mp.setattr("sklearn.datasets.fetch_openml", _refuse)
+        result = bench.main([
+            "--data", str(tiny_mnist), "--epochs", "2", "--hidden", "16", "--batch-size", "32",
+            "--floor-repeat", "2", "--out", str(out), "--tag", "smoke", "-q",
+        ])
+    return result, out
+
+
+def test_bench_mnist_runs_on_tiny_data(mnist_run):
+    result, out = mnist_run
+    saved, text = _outputs(out, "bench_mnist_smoke")
+    assert set(result) <= set(saved)
     assert "symnet" in text.lower() and "mlp" in text.lower()
-    assert (out / "bench_mnist_smoke.png").stat().st_size > 1000
+    assert "floor" in text and "## Result" in text
+    assert result["data"]["dataset"] == "mnist" and result["data"]["n_train"] == 300
+    floor = saved["floor"]
+    assert floor["seconds"] > 0 and len(floor["measurements"]) == 2
+    assert floor["dtype"] == "float64"
+    s = saved["summary"]
+    for name in ("symnet", "mlp"):
+        assert s[name]["floor_ratio"] == pytest.approx(s[name]["median_epoch_s"] / floor["seconds"])
+        assert len(s[name]["per_epoch"]["epoch_s"]) == 2
+        assert s[name]["tracemalloc_peak_mib"] > 0
+        assert s[name]["param_dtype"] == "float64"
+    ratios = s["ratio_symnet_over_mlp"]
+    assert ratios["median_epoch_s"] > 0 and ratios["median_predict_s"] > 0
+    # interleaved, alternating which model goes first
+    assert saved["runs"][0]["epoch_order"] == [["symnet", "mlp"], ["mlp", "symnet"]]
+
+
+def test_bench_mnist_standardize_float32(bench, tiny_mnist, tmp_path):
+    result = bench.main([
+        "--data", str(tiny_mnist), "--standardize", "--dtype", "float32", "--epochs", "1",
+        "--repeat", "2", "--hidden", "8", "--batch-size", "64", "--memory", "timed",
+        "--floor-repeat", "1", "--symnet-params", '{"n_jobs": 1}',
+        "--out", str(tmp_path), "-q",
+    ])
+    saved, text = _outputs(tmp_path, "bench_mnist")
+    assert saved["data"]["standardize"] and saved["data"]["dtype"] == "float32"
+    assert saved["floor"]["dtype"] == "float32"
+    assert saved["config"]["symnet_params"] == {"n_jobs": 1}
+    for name in ("symnet", "mlp"):
+        assert result["summary"][name]["param_dtype"] == "float32"
+    # the second repeat starts with the other model
+    assert [r["epoch_order"][0][0] for r in saved["runs"]] == ["symnet", "mlp"]
+    assert "mnist standardized float32" in text and "## Each repeat" in text
+
+
+def test_bench_mnist_synthetic(bench, tmp_path):
+    result = bench.main([
+        "--dataset", "synthetic", "--n-train", "400", "--n-test", "100", "--epochs", "1",
+        "--hidden", "8", "--batch-size", "64", "--floor-repeat", "1", "--memory", "off",
+        "--models", "symnet", "--out", str(tmp_path), "--tag", "synth", "-q",
+    ])
+    saved, text = _outputs(tmp_path, "bench_mnist_synth")
+    data = saved["data"]
+    assert data["dataset"] == "synthetic" and (data["n_train"], data["n_test"]) == (400, 100)
+    assert data["n_features"] == 200 and data["train_zero_fraction"] < 0.01
+    assert "make_classification" in data["source"]
+    assert "ratio_symnet_over_mlp" not in result["summary"]
+    assert result["summary"]["symnet"]["floor_ratio"] > 0
+    assert "synthetic float64" in text
+
+
+def test_report_gathers_rows(mnist_run, tmp_path):
+    report = load_script("benchmarks/_bench_report.py")
+    _, out = mnist_run
+    old = tmp_path / "old.json"  # a result from before the floor was measured
+    old.write_text(json.dumps({"benchmark": "bench_mnist", "floor": {"flops_per_epoch": 1}}))
+    table = tmp_path / "table.md"
+    text = report.main([str(out / "bench_mnist_smoke.json"), str(old), "--out", str(table)])
+    lines = text.splitlines()
+    assert len(lines) == 3 and "SymNet / floor" in lines[0] and "predict ratio" in lines[0]
+    assert lines[2].startswith("| mnist /255 float64 | 16 | 300 |")
+    assert table.read_text() == text
+
+
+# --------------------------------------------------------------------------
+# Other scripts on the shared loader
+# --------------------------------------------------------------------------
+def test_profile_epoch_restores_kernels(tiny_mnist, capsys):
+    profile = load_script("benchmarks/profile_epoch.py")
+    from sklearn_symnet import _kernels
+
+    before = {name: getattr(_kernels, name) for name in profile.kernel_names()}
+    total, timings = profile.main(["--data", str(tiny_mnist), "--epochs", "1", "--hidden", "8",
+                                   "--standardize", "--n-train", "200"])
+    assert total > 0 and timings and set(timings) <= set(before)
+    assert all(getattr(_kernels, name) is fn for name, fn in before.items())
+    assert "200 samples" in capsys.readouterr().out
 
 
 def test_tune_defaults_quick(tmp_path):
@@ -60,3 +187,10 @@ def test_tune_defaults_quick(tmp_path):
     assert 0.9 < rows[0]["digits_mean"] <= 1.0
     saved = json.loads((tmp_path / "tune_defaults.json").read_text())
     assert saved["rows"][0]["digits"] == rows[0]["digits"]
+
+
+def test_tune_defaults_mnist_loader(tiny_mnist):
+    module = load_script("benchmarks/tune_defaults.py")
+    X, y, X_te, y_te = module.load_mnist(tiny_mnist)
+    assert X.shape == (300, 784) and X_te.shape == (100, 784)
+    assert 0.0 <= X.min() and X.max() <= 1.0 and y.dtype == np.int64
