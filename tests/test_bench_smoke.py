@@ -166,6 +166,28 @@ def test_report_gathers_rows(mnist_run, tmp_path):
 
 
 # --------------------------------------------------------------------------
+# bench_scaling.py
+# --------------------------------------------------------------------------
+def test_bench_scaling_tiny(tiny_mnist, tmp_path):
+    scaling = load_script("benchmarks/bench_scaling.py")
+    result = scaling.main([
+        "--data", str(tiny_mnist), "--standardize", "--sizes", "100,200,5000",
+        "--widths", "4,8", "--width-n", "150", "--n-test", "50", "--batch-size", "32",
+        "--repeat", "2", "--floor-repeat", "1", "--out", str(tmp_path), "--tag", "tiny", "-q",
+    ])
+    saved, text = _outputs(tmp_path, "bench_scaling_tiny")
+    assert [p["n_samples"] for p in saved["by_samples"]] == [100, 200]
+    assert saved["skipped"] == [5000]  # more rows than the fake set has
+    assert [(p["n_samples"], p["hidden"]) for p in saved["by_width"]] == [(150, 4), (150, 8)]
+    for p in result["by_samples"] + result["by_width"]:
+        assert p["floor_s"] > 0
+        for name in ("symnet", "mlp"):
+            assert len(p[name]["all_s"]) == 2 and p[name]["epoch_s"] == min(p[name]["all_s"])
+            assert p[name]["floor_ratio"] > 0 and 0.0 <= p[name]["test_acc"] <= 1.0
+    assert "Against n_samples" in text and "Against hidden width" in text
+
+
+# --------------------------------------------------------------------------
 # Other scripts on the shared loader
 # --------------------------------------------------------------------------
 def test_profile_epoch_restores_kernels(tiny_mnist, capsys):
