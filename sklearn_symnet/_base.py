@@ -35,7 +35,7 @@ from ._optim import (
     state_matches,
 )
 from ._tables import LinearTable, NeuronTable
-from ._threads import blas_single_thread, effective_n_threads
+from ._threads import LoadMonitor, blas_single_thread
 
 
 class DeadNeuronWarning(ConvergenceWarning):
@@ -132,7 +132,9 @@ class BaseSymNet(BaseEstimator, metaclass=ABCMeta):
         stopping); ``state`` is the target state of :meth:`_encode_targets`."""
 
     def _fit_sample_weight(self, sample_weight, X, y_idx, state, incremental, dtype):
-        """Sample weights of the loss."""
+        """Sample weights of the loss (None: every weight is 1)."""
+        if sample_weight is None:
+            return None
         sw = _check_sample_weight(sample_weight, X, dtype=dtype, ensure_non_negative=True)
         return np.ascontiguousarray(sw, dtype=dtype)
 
@@ -253,9 +255,9 @@ class BaseSymNet(BaseEstimator, metaclass=ABCMeta):
         else:
             output_scale = float(self.output_scale)
         head = self._make_head(n_outputs, readout, output_scale, target_state)
-        n_threads = effective_n_threads(self.n_jobs)
+        monitor = LoadMonitor(self.n_jobs)
         net = SymNetwork(layer_units, tables, head, dtype, self.alpha, self.coef_bound,
-                         n_threads, constants)
+                         monitor.threads(), constants)
         if first_pass:
             net.initialize(rng)
         else:
@@ -268,7 +270,7 @@ class BaseSymNet(BaseEstimator, metaclass=ABCMeta):
         if self.early_stopping:
             tr, va = self._validation_split(X.shape[0], y_idx, rng)
             train_rows = np.sort(tr).astype(np.int64)
-            val = (X[va], Y[va], sw[va], target_state)
+            val = (X[va], Y[va], None if sw is None else sw[va], target_state)
         else:
             train_rows = np.arange(X.shape[0], dtype=np.int64)
             val = None
@@ -284,8 +286,10 @@ class BaseSymNet(BaseEstimator, metaclass=ABCMeta):
             batch_size = int(np.clip(self.batch_size, 1, n_train))
 
         history = self._history(first_pass)
+        del y_idx  # not needed any more (memory)
         n_iter = self._epochs(net, optimizer, training_input(X, batch_size), Y, sw,
-                              train_rows, batch_size, rng, val, history, incremental)
+                              train_rows, batch_size, rng, val, history, incremental,
+                              monitor)
         # The epoch's loss is measured before its last step: make sure the final
         # coefficients still give finite signals (a diverging solver may not).
         try:
@@ -385,7 +389,7 @@ class BaseSymNet(BaseEstimator, metaclass=ABCMeta):
         return h
 
     def _epochs(self, net, optimizer, source, Y, sw, train_rows, batch_size, rng, val,
-                h, incremental):
+                h, incremental, monitor):
         """The epoch loop: shuffling, stopping, the best parameters.  Returns
         the number of epochs run; updates the history ``h``."""
         n_train = train_rows.shape[0]
@@ -397,6 +401,7 @@ class BaseSymNet(BaseEstimator, metaclass=ABCMeta):
         # parallel work (split by shape, so n_jobs never changes a result)
         with blas_single_thread():
             for _ in range(self.max_iter):
+                net.n_threads = monitor.threads()  # the machine's load, epoch by epoch
                 if self.shuffle:  # rng.permutation(train_rows), in place
                     order[...] = train_rows
                     rng.shuffle(order)
@@ -667,7 +672,7 @@ class BaseSymNet(BaseEstimator, metaclass=ABCMeta):
         head = OutputHead(self._n_head_outputs(), self._readout, self.output_scale_,
                           "squared")
         net = SymNetwork(self._layer_units, self._fitted_tables(), head, dtype, 0.0, None,
-                         effective_n_threads(self.n_jobs))
+                         LoadMonitor(self.n_jobs).threads())
         for W, b, Wn, bn in zip(coefs, intercepts, net.coefs, net.intercepts):
             Wn[...] = W
             bn[...] = b

@@ -155,9 +155,10 @@ class SymNetClassifier(ClassifierMixin, BaseSymNet):
     pid_max_step : float, default=0.05
         Bound of one controller step on a free parameter (P3-style atan).
     n_jobs : int or None, default=None
-        OpenMP threads for the kernels; None uses all available cores (as
-        limited by ``OMP_NUM_THREADS`` or threadpoolctl).  Results do not
-        depend on it.
+        OpenMP threads of the kernels.  None: all available cores (as limited
+        by ``OMP_NUM_THREADS`` or threadpoolctl), fewer while other processes
+        keep cores busy (re-measured every epoch); an int is used as given.
+        Results do not depend on it.
 
     Attributes
     ----------
@@ -539,6 +540,8 @@ class SymNetClassifier(ClassifierMixin, BaseSymNet):
     def _fit_sample_weight(self, sample_weight, X, y_idx, state, incremental, dtype):
         """Sample weights times the class weights."""
         classes = state["classes_"]
+        if sample_weight is None and self.class_weight is None:
+            return None  # every weight is 1
         sw = _check_sample_weight(sample_weight, X, dtype=dtype,
                                   ensure_non_negative=True)
         if self.class_weight is not None:

@@ -50,11 +50,11 @@ class DenseGatherInput:
 
 class CompactInput:
     """Mostly-zero dense or CSR input: each minibatch is compacted to its
-    non-zeros (CSR for the forward pass, CSC for the adjustment), so the
-    first layer's work is proportional to the non-zeros.
+    non-zeros (CSR, for the forward pass and the adjustment), so the first
+    layer's work is proportional to the non-zeros.
     """
 
-    def __init__(self, X, max_batch, with_grad=True, buffers=None):
+    def __init__(self, X, max_batch, buffers=None):
         d = X.shape[1]
         if sp.issparse(X):
             X = X.tocsr()
@@ -76,10 +76,6 @@ class CompactInput:
             self.vals = np.empty(capacity, dtype=X.dtype)
             self.idx = np.empty(capacity, dtype=np.int32)
             self.ptr = np.empty(max_batch + 1, dtype=np.int64)
-        if with_grad:
-            self.cvals = np.empty(capacity, dtype=X.dtype)
-            self.crow = np.empty(capacity, dtype=np.int32)
-            self.cptr = np.empty(d + 1, dtype=np.int64)
 
     def forward(self, rows, W, b, U, n_threads):
         ptr = self.ptr[: rows.shape[0] + 1]
@@ -93,9 +89,7 @@ class CompactInput:
 
     def grad(self, rows, D, GW, n_threads):
         # rows are the ones of the preceding forward call: the buffers hold them
-        ptr = self.ptr[: rows.shape[0] + 1]
-        _kernels.csr_to_csc(self.vals, self.idx, ptr, self.cvals, self.crow, self.cptr)
-        _kernels.csc_grad(self.cvals, self.crow, self.cptr, D, GW, n_threads)
+        _kernels.csr_grad(self.vals, self.idx, self.ptr[: rows.shape[0] + 1], D, GW, n_threads)
 
 
 def sparse_enough(X):
@@ -157,7 +151,7 @@ def prediction_chunks(X, dtype):
         X = X.astype(dtype)
     skip = sparse_enough(X)
     chunk = predict_chunk(n, d)
-    whole = CompactInput(X, chunk, with_grad=False) if sp.issparse(X) else None
+    whole = CompactInput(X, chunk) if sp.issparse(X) else None
     for start in range(0, n, chunk):
         stop = min(start + chunk, n)
         if whole is not None:  # sparse: rows of the whole CSR matrix
@@ -166,7 +160,7 @@ def prediction_chunks(X, dtype):
             continue
         Xc = np.ascontiguousarray(X[start:stop], dtype=dtype)
         if skip:  # mostly-zero dense: this chunk, compacted
-            src = CompactInput(Xc, chunk, with_grad=False, buffers=_compact_buffers(Xc, chunk))
+            src = CompactInput(Xc, chunk, buffers=_compact_buffers(Xc, chunk))
             yield start, stop, _bind(src, np.arange(stop - start, dtype=np.int64))
         else:
             yield start, stop, _dense_first(Xc)

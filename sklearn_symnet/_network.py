@@ -254,7 +254,7 @@ class SymNetwork:
         ----------
         source : first-layer input strategy (:func:`_inputs.training_input`)
         Y : ndarray (n_samples, n_outputs) of targets
-        sw : ndarray (n_samples,) of sample weights
+        sw : ndarray (n_samples,) of sample weights, or None (all 1)
         order : int64 ndarray, the rows to visit, in order
         batch_size : int
         optimizer : Optimizers
@@ -289,7 +289,10 @@ class SymNetwork:
             np.take(Y, rows, axis=0, out=Yb)
         else:  # class targets stored as 0/1 bytes
             Yb[...] = Y[rows]
-        np.take(sw, rows, out=swb)
+        if sw is None:  # every weight is 1
+            swb[...] = 1
+        else:
+            np.take(sw, rows, out=swb)
         weight = float(swb.sum())
         loss = self.head.error(S[-1], Yb, swb, E[-1], work)
         if weight <= 0:

@@ -126,7 +126,9 @@ class SymNetRegressor(RegressorMixin, BaseSymNet):
     pid_max_step : float, default=0.05
         Bound of one controller step on a free parameter (P3-style atan).
     n_jobs : int or None, default=None
-        OpenMP threads for the kernels; None uses all available cores.
+        OpenMP threads of the kernels.  None: all available cores (as limited
+        by ``OMP_NUM_THREADS`` or threadpoolctl), fewer while other processes
+        keep cores busy (re-measured every epoch); an int is used as given.
         Results do not depend on it.
 
     Attributes
@@ -372,7 +374,7 @@ class SymNetRegressor(RegressorMixin, BaseSymNet):
         if not state.pop("_first_pass"):
             mean, scale = self.target_mean_, self.target_scale_
         elif self.target_scaling == "standard":
-            w = np.asarray(sw, dtype=np.float64)
+            w = np.ones(Y.shape[0]) if sw is None else np.asarray(sw, dtype=np.float64)
             w = w / w.sum() if w.sum() > 0 else np.full(w.shape, 1.0 / w.shape[0])
             mean = w @ Y
             scale = np.sqrt(w @ (Y - mean) ** 2)

@@ -8,7 +8,9 @@ predictions are bit-identical for any ``n_jobs`` and any BLAS thread setting.
 """
 
 import contextlib
+import os
 import threading
+import time
 
 from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 from threadpoolctl import ThreadpoolController
@@ -27,6 +29,90 @@ def effective_n_threads(n_jobs):
             "number of threads."
         )
     return _openmp_effective_n_threads(n_jobs)
+
+
+def _proc_stat_busy():
+    """Busy CPU seconds of the whole machine so far (Linux), or None."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+    except OSError:
+        return None
+    if not fields or fields[0] != "cpu":
+        return None
+    ticks = [int(v) for v in fields[1:]]
+    busy = sum(ticks) - ticks[3] - (ticks[4] if len(ticks) > 4 else 0)  # - idle, iowait
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+def _own_runnable_threads():
+    """This process's threads currently running or runnable (Linux), or 0."""
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return 0
+    n = 0
+    for tid in tasks:
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        n += state == "R"
+    return n
+
+
+def _others_runnable():
+    """Runnable tasks of other processes right now (Linux), or None."""
+    try:
+        with open("/proc/loadavg") as f:
+            running = int(f.read().split()[3].split("/")[0])
+    except (OSError, IndexError, ValueError):
+        return None
+    return max(running - _own_runnable_threads(), 0)
+
+
+class LoadMonitor:
+    """How many of the kernels' threads the machine can give right now.
+
+    With ``n_jobs=None`` the thread count follows the machine's load: a
+    parallel region waits for its slowest thread, so on cores busy with other
+    processes a descheduled thread stalls every region (an epoch of
+    minibatches opens thousands); there the kernels run on fewer threads.
+    The count is the cores not used by other processes, measured over the
+    previous epoch (``/proc/stat`` minus this process's own CPU time), or
+    from the runnable tasks before the first.  Results do not depend on it
+    (every parallel split is by shape), so this only changes speed.  An
+    explicit ``n_jobs`` is used as given; off Linux the count is ``n_jobs``'s.
+    """
+
+    def __init__(self, n_jobs):
+        self.n_threads = effective_n_threads(n_jobs)
+        self.adaptive = n_jobs is None and self.n_threads > 1
+        try:
+            self.n_cpus = len(os.sched_getaffinity(0))
+        except AttributeError:  # pragma: no cover - not Linux
+            self.n_cpus = os.cpu_count() or 1
+        self._mark = None
+
+    def threads(self):
+        """Threads for the next stretch of work (an epoch, a prediction)."""
+        if not self.adaptive:
+            return self.n_threads
+        now = time.perf_counter(), _proc_stat_busy(), time.process_time()
+        others = None
+        if self._mark is not None and now[1] is not None:
+            wall = now[0] - self._mark[0]
+            if wall > 0.05:  # long enough for the tick counters
+                busy = (now[1] - self._mark[1]) - (now[2] - self._mark[2])
+                others = max(busy / wall, 0.0)
+        if others is None:
+            others = _others_runnable()
+        self._mark = now
+        if others is None:
+            return self.n_threads
+        free = int(self.n_cpus - others + 0.5)  # cores left by the others
+        return max(1, min(self.n_threads, free))
 
 
 def threads_for(work, n_threads):

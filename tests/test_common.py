@@ -190,3 +190,42 @@ def test_divergence_is_a_clear_error(kind):
             ValueError, match="Solver produced non-finite parameter weights"):
         quiet(model.fit, X * 1e200, y)
     assert not hasattr(model, "coefs_")
+
+
+def test_load_monitor_gives_busy_cores_back(monkeypatch):
+    """n_jobs=None: as many threads as the other processes leave free (the
+    results do not depend on it); an explicit n_jobs is used as given."""
+    from sklearn_symnet import _threads
+
+    monkeypatch.setattr(_threads, "effective_n_threads", lambda n_jobs: 2 if n_jobs is None
+                        else n_jobs)
+    monitor = _threads.LoadMonitor(None)
+    monitor.n_cpus = 2
+    monkeypatch.setattr(_threads, "_others_runnable", lambda: 0)
+    assert monitor.threads() == 2  # idle machine
+    monitor._mark = None
+    monkeypatch.setattr(_threads, "_others_runnable", lambda: 2)
+    assert monitor.threads() == 1  # two other processes on two cores
+    # over an epoch: others used 1.8 of the 2 cores -> one thread
+    clock = iter([0.0, 1.0])
+    busy = iter([10.0, 12.0])  # the whole machine: 2 busy CPU-seconds in 1 s
+    own = iter([5.0, 5.2])  # this process: 0.2 of them
+    monkeypatch.setattr(_threads.time, "perf_counter", lambda: next(clock))
+    monkeypatch.setattr(_threads.time, "process_time", lambda: next(own))
+    monkeypatch.setattr(_threads, "_proc_stat_busy", lambda: next(busy))
+    monitor._mark = None
+    monkeypatch.setattr(_threads, "_others_runnable", lambda: 0)
+    assert monitor.threads() == 2  # first call: the runnable count
+    assert monitor.threads() == 1  # then the measured epoch
+    fixed = _threads.LoadMonitor(3)
+    assert not fixed.adaptive and fixed.threads() == 3
+
+
+def test_threads_of_this_machine_are_read():
+    from sklearn_symnet import _threads
+
+    if _threads._proc_stat_busy() is None:
+        pytest.skip("no /proc/stat (not Linux)")
+    assert _threads._proc_stat_busy() > 0
+    assert _threads._own_runnable_threads() >= 1  # this thread runs
+    assert _threads._others_runnable() >= 0
