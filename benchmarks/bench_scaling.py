@@ -77,6 +77,7 @@ from _bench_report import (
 DEFAULT_OUT = REPO_ROOT / "benchmarks" / "results"
 DEFAULT_SIZES = (1000, 2000, 5000, 10000, 20000, 60000)
 DEFAULT_WIDTHS = (32, 64, 128, 256, 512, 1024)
+SHORT = {"symnet": "SymNet", "mlp": "MLP"}
 
 
 def _int_list(text):
@@ -167,11 +168,11 @@ def measure_point(data, n, hidden, args, first):
 
 def _sweep_table(points, key, names):
     header = [key, *[f"{LABELS[n]} epoch s" for n in names], "floor s"]
-    header += [f"{n} / floor" for n in names]
+    header += [f"{SHORT[n]} / floor" for n in names]
     both = len(names) == 2
     if both:
         header.append("SymNet/MLP")
-    header += [f"{n} test acc" for n in names]
+    header += [f"{SHORT[n]} test acc" for n in names]
     rows = []
     for p in points:
         row = [p[key], *[fmt(p[n]["epoch_s"], ".4f") for n in names], fmt(p["floor_s"], ".4f")]
