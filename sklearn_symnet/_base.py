@@ -293,7 +293,7 @@ class BaseSymNet(BaseEstimator, metaclass=ABCMeta):
         # The epoch's loss is measured before its last step: make sure the final
         # coefficients still give finite signals (a diverging solver may not).
         try:
-            net.predict_outputs(X[:256])
+            net.predict_outputs(X[:32])
         except SignalOverflowError:
             raise ValueError(NON_FINITE_MESSAGE) from None
 
@@ -396,14 +396,14 @@ class BaseSymNet(BaseEstimator, metaclass=ABCMeta):
         no_improvement = 0
         best_free = None
         n_iter = 0
-        order = train_rows.copy()
+        order = train_rows  # sorted; shuffled in place, epoch by epoch
         # BLAS held to one thread: the kernels' OpenMP threads do all the
         # parallel work (split by shape, so n_jobs never changes a result)
         with blas_single_thread():
             for _ in range(self.max_iter):
                 net.n_threads = monitor.threads()  # the machine's load, epoch by epoch
-                if self.shuffle:  # rng.permutation(train_rows), in place
-                    order[...] = train_rows
+                if self.shuffle:  # rng.permutation(train_rows), without a copy:
+                    order.sort()  # the sorted rows again
                     rng.shuffle(order)
                 try:
                     loss = net.train_epoch(source, Y, sw, order, batch_size, optimizer)
