@@ -98,6 +98,7 @@ class BaseSymNet(BaseEstimator, metaclass=ABCMeta):
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "coef_bound": [Interval(Real, 0, None, closed="neither"), None],
+        "kink_start": [Interval(Real, 0, 1, closed="both")],
         "neuron_params": [StrOptions({"fixed", "shape", "all"})],
         "neuron_sharing": [StrOptions({"unit", "layer"})],
         "neuron_solver": [StrOptions({"same", "pid"})],
@@ -259,7 +260,7 @@ class BaseSymNet(BaseEstimator, metaclass=ABCMeta):
         net = SymNetwork(layer_units, tables, head, dtype, self.alpha, self.coef_bound,
                          monitor.threads(), constants)
         if first_pass:
-            net.initialize(rng)
+            net.initialize(rng, self.kink_start)
         else:
             self._start_params(net, dtype)
         optimizer = self._make_optimizer(net, dtype)

@@ -130,6 +130,13 @@ class SymNetClassifier(ClassifierMixin, BaseSymNet):
         step by ``2 coef_bound / pi``, so values above ``pi/2`` enlarge it.
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes in the loss (multiplied into ``sample_weight``).
+    kink_start : float in [0, 1], default=0.0
+        Where the hidden rate-coupled neurons start: their biases are drawn
+        (Glorot-uniform, as MLPClassifier's) around ``kink_start`` times their
+        first breakpoint, the input below which the input element is extinct
+        and the gain zero.  1 puts every neuron's kink among the data at the
+        start, as a ReLU's kink at 0 is; 0 starts every neuron on its linear
+        piece, where a layer is a linear map until training moves it.
     neuron_params : {"fixed", "shape", "all"}, default="fixed"
         Which of the neurons' own constants are trained beside the
         coefficients, from the same reverse-system responses (the papers'
@@ -283,6 +290,7 @@ class SymNetClassifier(ClassifierMixin, BaseSymNet):
         early_stopping=False,
         validation_fraction=0.1,
         coef_bound=None,
+        kink_start=0.0,
         neuron_params="fixed",
         neuron_sharing="unit",
         neuron_solver="same",
@@ -326,6 +334,7 @@ class SymNetClassifier(ClassifierMixin, BaseSymNet):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.coef_bound = coef_bound
+        self.kink_start = kink_start
         self.neuron_params = neuron_params
         self.neuron_sharing = neuron_sharing
         self.neuron_solver = neuron_solver

@@ -124,14 +124,19 @@ class SymNetwork:
     # ------------------------------------------------------------------
     # Parameters
     # ------------------------------------------------------------------
-    def initialize(self, rng):
-        """Glorot-uniform coefficients and biases, as MLPClassifier does; the
-        trained constants start at the tables' constants."""
-        for W, b in zip(self.coefs, self.intercepts):
+    def initialize(self, rng, kink_start=0.0):
+        """Glorot-uniform coefficients and biases, as MLPClassifier does, with
+        the biases of hidden rate-coupled neurons centred at ``kink_start``
+        times their first breakpoint (their kink); the trained constants start
+        at the tables' constants."""
+        last = len(self.coefs) - 1
+        for i, (W, b, table) in enumerate(zip(self.coefs, self.intercepts, self.tables)):
             fan_in, fan_out = W.shape
             lim = np.sqrt(6.0 / (fan_in + fan_out))
             W[...] = rng.uniform(-lim, lim, W.shape)
             b[...] = rng.uniform(-lim, lim, b.shape)
+            if kink_start and i < last and table.coupling == "rate":
+                b += kink_start * np.broadcast_to(table.breakpoints_first(), b.shape)
         if self.bound is not None:
             w = slice(0, self.n_weights)
             self.free[w] = self.bound.to_free(self.coef[w])

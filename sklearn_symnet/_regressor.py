@@ -101,6 +101,13 @@ class SymNetRegressor(RegressorMixin, BaseSymNet):
     coef_bound : float or None, default=None
         The paper's arctangent bound on the coefficients (see
         :class:`SymNetClassifier`).
+    kink_start : float in [0, 1], default=1.0
+        Where the hidden rate-coupled neurons start: their biases are drawn
+        (Glorot-uniform, as MLPClassifier's) around ``kink_start`` times their
+        first breakpoint, the input below which the input element is extinct
+        and the gain zero.  1 puts every neuron's kink among the data at the
+        start, as a ReLU's kink at 0 is; 0 starts every neuron on its linear
+        piece, where a layer is a linear map until training moves it.
     neuron_params : {"fixed", "shape", "all"}, default="fixed"
         Which of the neurons' own constants are trained beside the
         coefficients, from the same reverse-system responses (the papers'
@@ -234,6 +241,7 @@ class SymNetRegressor(RegressorMixin, BaseSymNet):
         early_stopping=False,
         validation_fraction=0.1,
         coef_bound=None,
+        kink_start=1.0,
         neuron_params="fixed",
         neuron_sharing="unit",
         neuron_solver="same",
@@ -276,6 +284,7 @@ class SymNetRegressor(RegressorMixin, BaseSymNet):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.coef_bound = coef_bound
+        self.kink_start = kink_start
         self.neuron_params = neuron_params
         self.neuron_sharing = neuron_sharing
         self.neuron_solver = neuron_solver

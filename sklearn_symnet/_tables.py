@@ -169,6 +169,12 @@ class NeuronTable:
     def _build_threads(self, n):
         return self._n_threads if n >= 64 else 1
 
+    def breakpoints_first(self):
+        """Rate coupling: each row's first breakpoint, below which the input
+        element is extinct and the gain zero (0 where there is none)."""
+        first = self._bp[:, 0]
+        return np.where(np.isfinite(first), first, 0.0)
+
     @property
     def breakpoints(self):
         """Rate coupling: each row's breakpoints (a list of arrays)."""

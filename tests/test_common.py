@@ -229,3 +229,26 @@ def test_threads_of_this_machine_are_read():
     assert _threads._proc_stat_busy() > 0
     assert _threads._own_runnable_threads() >= 1  # this thread runs
     assert _threads._others_runnable() >= 0
+
+
+@pytest.mark.parametrize("kind", ESTIMATORS)
+def test_kink_start_centres_hidden_biases_at_the_first_breakpoint(kind):
+    X, y = data(kind)
+    lr0 = dict(learning_rate_init=1e-12, max_iter=1, hidden_layer_sizes=(40, 30))
+    at = quiet(make(kind, kink_start=1.0, **lr0).fit, X, y)
+    off = quiet(make(kind, kink_start=0.0, **lr0).fit, X, y)
+    half = quiet(make(kind, kink_start=0.5, **lr0).fit, X, y)
+    kink = at.neuron_.breakpoints[0]  # -1.22 for the default constants
+    for layer in (0, 1):  # the hidden layers move by the kink ...
+        np.testing.assert_allclose(at.intercepts_[layer] - off.intercepts_[layer], kink,
+                                   rtol=1e-6)
+        np.testing.assert_allclose(half.intercepts_[layer] - off.intercepts_[layer],
+                                   0.5 * kink, rtol=1e-6)
+    # ... the output layer and every coefficient do not
+    np.testing.assert_allclose(at.intercepts_[2], off.intercepts_[2], atol=1e-9)
+    for u, v in zip(at.coefs_, off.coefs_):
+        np.testing.assert_allclose(u, v, atol=1e-9)
+    # flux neurons have no kink
+    f1 = quiet(make(kind, coupling="flux", kink_start=1.0, **lr0).fit, X, y)
+    f0 = quiet(make(kind, coupling="flux", kink_start=0.0, **lr0).fit, X, y)
+    np.testing.assert_allclose(f1.intercepts_[0], f0.intercepts_[0], atol=1e-9)
