@@ -21,6 +21,7 @@ from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from ._callbacks import CallbackSupport, with_fit_callbacks
 from ._inputs import training_input
 from ._losses import OutputHead
 from ._network import SignalOverflowError, SymNetwork
@@ -60,7 +61,7 @@ AUTO_OUTPUT_SCALE = {
 }
 
 
-class BaseSymNet(BaseEstimator, metaclass=ABCMeta):
+class BaseSymNet(CallbackSupport, BaseEstimator, metaclass=ABCMeta):
     """Base class of the SymNet estimators (not for direct use)."""
 
     _parameter_constraints = {
@@ -150,6 +151,7 @@ class BaseSymNet(BaseEstimator, metaclass=ABCMeta):
     # ------------------------------------------------------------------
     # Fitting
     # ------------------------------------------------------------------
+    @with_fit_callbacks
     def _fit_atomic(self, X, y, sample_weight, classes, incremental):
         """Run :meth:`_fit` so that a failing call leaves ``self`` as it was."""
         saved = dict(self.__dict__)
@@ -288,6 +290,8 @@ class BaseSymNet(BaseEstimator, metaclass=ABCMeta):
 
         history = self._history(first_pass)
         del y_idx  # not needed any more (memory)
+        self._callback_epochs_begin(history, target_state, net, optimizer, rng, readout,
+                                    output_scale, layer_units)
         n_iter = self._epochs(net, optimizer, training_input(X, batch_size), Y, sw,
                               train_rows, batch_size, rng, val, history, incremental,
                               monitor)
@@ -437,6 +441,8 @@ class BaseSymNet(BaseEstimator, metaclass=ABCMeta):
                     no_improvement = (no_improvement + 1
                                       if loss > h["best_loss"] - self.tol else 0)
                     h["best_loss"] = min(h["best_loss"], loss)
+                if self._callback_epoch_end(n_iter):
+                    break  # a callback asked to stop
                 if no_improvement > self.n_iter_no_change:
                     if self.verbose:
                         what = "Validation score" if val is not None else "Training loss"
