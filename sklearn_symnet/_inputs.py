@@ -39,7 +39,7 @@ class DenseGatherInput:
 
     def forward(self, rows, W, b, U, n_threads):
         Xb = self.buf[: rows.shape[0]]
-        np.take(self.X, rows, axis=0, out=Xb)
+        _kernels.gather_rows(self.X, rows, Xb, n_threads)
         U[...] = b
         _kernels.matmul(Xb, False, W, False, U, 1.0, 1.0, n_threads)
 

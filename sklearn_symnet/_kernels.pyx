@@ -16,7 +16,7 @@ import numpy as np
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport atan, sqrt, exp, log, fabs, INFINITY, nextafter, copysign
-from libc.string cimport memmove
+from libc.string cimport memcpy, memmove
 
 cdef extern from "math.h" nogil:
     float nextafterf(float x, float y)
@@ -644,6 +644,35 @@ def reverse_signal(floating[:, ::1] E, const floating[:, ::1] G):
         for i in range(n):
             for k in range(m):
                 E[i, k] = E[i, k] * G[i, k]
+
+
+def count_zero_gains(const floating[:, ::1] G, long long[::1] counts):
+    """``counts[k] += number of rows i with G[i, k] == 0`` (the zero-gain
+    diagnostic: (sample, neuron) pairs on a zero-gain piece)."""
+    cdef Py_ssize_t n = G.shape[0], m = G.shape[1], i, k
+    if counts.shape[0] != m:
+        raise ValueError("count_zero_gains: counts must have G.shape[1] entries")
+    with nogil:
+        for i in range(n):
+            for k in range(m):
+                counts[k] += G[i, k] == 0
+
+
+def gather_rows(
+    const floating[:, ::1] X,
+    const long long[::1] rows,
+    floating[:, ::1] out,
+    int n_threads=1,
+):
+    """``out[r] = X[rows[r]]`` (a minibatch's rows, in parallel)."""
+    cdef Py_ssize_t n = rows.shape[0], d = X.shape[1], r
+    if out.shape[0] < n or out.shape[1] != d:
+        raise ValueError("gather_rows: out must have room for the rows")
+    if d == 0:
+        return
+    with nogil:
+        for r in prange(n, schedule="static", num_threads=n_threads):
+            memcpy(&out[r, 0], &X[rows[r], 0], d * sizeof(floating))
 
 
 cdef inline void _gemm(

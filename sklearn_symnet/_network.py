@@ -287,8 +287,8 @@ class SymNetwork:
 
         self._forward(first, m, U, S, G, True, n_threads)
         if self.dead_counts is not None:  # the zero-gain diagnostic (per epoch)
-            for i, g in enumerate(G):
-                self.dead_counts[i] += m - np.count_nonzero(g, axis=0)
+            for g, counts in zip(G, self.dead_counts):
+                _kernels.count_zero_gains(g, counts)
         # the error signal enters the output neurons' reverse systems
         if Y.dtype == Yb.dtype:
             np.take(Y, rows, axis=0, out=Yb)

@@ -877,3 +877,32 @@ def test_steady_kernels_count_non_finite_signals():
     # the atan bound saturates infinite inputs: only NaN is left non-finite
     assert table.forward(U, S, G) == 1
     assert np.isfinite(S[0, [0, 1, 2, 3, 5]]).all()
+
+
+# ---------------------------------------------------------------------------
+# count_zero_gains, gather_rows
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_count_zero_gains(dtype):
+    rng = np.random.default_rng(21)
+    G = rng.standard_normal((37, 11)).astype(dtype)
+    G[rng.random(G.shape) < 0.4] = 0.0
+    counts = np.full(11, 5, dtype=np.int64)  # accumulated, not overwritten
+    K.count_zero_gains(G, counts)
+    np.testing.assert_array_equal(counts, 5 + (G == 0).sum(axis=0))
+    with pytest.raises(ValueError, match="count_zero_gains"):
+        K.count_zero_gains(G, np.zeros(3, dtype=np.int64))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_gather_rows(dtype, n_threads):
+    rng = np.random.default_rng(22)
+    X = rng.standard_normal((50, 13)).astype(dtype)
+    rows = rng.integers(0, 50, 40).astype(np.int64)
+    out = nan_like((64, 13), dtype)
+    K.gather_rows(X, rows, out, n_threads)
+    np.testing.assert_array_equal(out[:40], X[rows])
+    assert np.all(np.isnan(out[40:]))  # the rest untouched
+    with pytest.raises(ValueError, match="gather_rows"):
+        K.gather_rows(X, rows, out[:10], 1)
