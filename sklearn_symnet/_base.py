@@ -700,15 +700,16 @@ class BaseSymNet(CallbackSupport, BaseEstimator, metaclass=ABCMeta):
                 f"Every neuron of hidden layer(s) {dead_layers} sat on a zero-gain "
                 "piece for every sample of the last epoch: no error signal passes "
                 "them and the network cannot learn. Lower learning_rate_init, or "
-                "train at large steps with coupling='flux', flux_bound='branch' "
-                "(flux neurons never have a zero gain).", DeadNeuronWarning,
+                "train at large steps with coupling='flux' (flux neurons never have a "
+                "zero gain) or kink_start=0.", DeadNeuronWarning,
             )
         if len(dead_out):
             warnings.warn(
                 f"Output neuron(s) {[int(k) for k in dead_out]} sat on a zero-gain piece "
                 "for every sample of the last epoch and cannot recover (a rate-coupled "
                 "neuron whose input element is extinct has zero gain). Lower "
-                "learning_rate_init, or use coupling='flux', flux_bound='branch'.",
+                "learning_rate_init, or use flux-coupled output neurons "
+                "(output_coupling='flux', flux_bound='branch').",
                 DeadNeuronWarning,
             )
 

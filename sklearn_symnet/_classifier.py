@@ -38,16 +38,17 @@ class SymNetClassifier(ClassifierMixin, BaseSymNet):
         element's growth rate (exact piecewise-linear response, ReLU-like);
         ``"flux"`` adds a bounded inflow (smooth, saturating response).
         This is the coupling of the hidden neurons; see ``output_coupling``.
-    output_coupling : {"rate", "flux"} or None, default=None
-        Coupling of the output neurons; None uses ``coupling``.  Measured in
-        ``benchmarks/bench_reliability.py`` and the suite (``docs/model.md``
-        section 3b): no mixed choice beat the single coupling as a default;
-        flux output neurons with the symmetric bound saturate and are the
-        weakest choice at large steps.  For large steps use
-        ``coupling="flux", flux_bound="branch"``.
-    flux_bound : {"symmetric", "branch"}, default="symmetric"
-        Flux-coupled neurons: ``"symmetric"`` bounds the inflow on both sides
-        by 0.9 of the nearer end of the equilibrium branch (the fold below);
+    output_coupling : {"rate", "flux"} or None, default="flux"
+        Coupling of the output neurons (None: ``coupling``).  Flux-coupled
+        neurons with ``flux_bound="branch"`` never have a zero gain, so an
+        output pair can always be moved back: training at large steps does not
+        get stuck with dead outputs (``docs/model.md`` section 3b, measured on
+        the real-data suite and the large-step cases of
+        ``benchmarks/bench_reliability.py``).
+    flux_bound : {"symmetric", "branch"}, default="branch"
+        Flux-coupled neurons: ``"symmetric"`` (the specification's) bounds the
+        inflow on both sides by 0.9 of the nearer end of the equilibrium branch
+        (the fold below), which squeezes the long positive side about 200-fold;
         ``"branch"`` bounds each side by 0.9 of its own end, so the signal is
         not squeezed above (see :class:`WuxingNeuron`).
     readout : {"signal", "difference"}, default="difference"
@@ -130,7 +131,7 @@ class SymNetClassifier(ClassifierMixin, BaseSymNet):
         step by ``2 coef_bound / pi``, so values above ``pi/2`` enlarge it.
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes in the loss (multiplied into ``sample_weight``).
-    kink_start : float in [0, 1], default=0.0
+    kink_start : float in [0, 1], default=0.5
         Where the hidden rate-coupled neurons start: their biases are drawn
         (Glorot-uniform, as MLPClassifier's) around ``kink_start`` times their
         first breakpoint, the input below which the input element is extinct
@@ -259,8 +260,8 @@ class SymNetClassifier(ClassifierMixin, BaseSymNet):
         self,
         hidden_layer_sizes=(100,),
         coupling="rate",
-        output_coupling=None,
-        flux_bound="symmetric",
+        output_coupling="flux",
+        flux_bound="branch",
         readout="difference",
         K1=0.3,
         K2=0.2,
@@ -290,7 +291,7 @@ class SymNetClassifier(ClassifierMixin, BaseSymNet):
         early_stopping=False,
         validation_fraction=0.1,
         coef_bound=None,
-        kink_start=0.0,
+        kink_start=0.5,
         neuron_params="fixed",
         neuron_sharing="unit",
         neuron_solver="same",

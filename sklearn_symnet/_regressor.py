@@ -33,9 +33,12 @@ class SymNetRegressor(RegressorMixin, BaseSymNet):
         How a neuron's input enters its input element (see
         :class:`SymNetClassifier`).
     output_coupling : {"rate", "flux"} or None, default=None
-        Coupling of the output neurons; None uses ``coupling``.
-    flux_bound : {"symmetric", "branch"}, default="symmetric"
-        Flux-coupled neurons: how far the bounded inflow may go.
+        Coupling of the output neurons; None uses ``coupling``.  Rate output
+        pairs are unbounded both ways; a flux pair's difference is bounded
+        (about +-2.6 with the branch bound), a poor choice for targets.
+    flux_bound : {"symmetric", "branch"}, default="branch"
+        Flux-coupled neurons: how far the bounded inflow may go (see
+        :class:`SymNetClassifier`).
     readout : {"difference", "signal", "linear"}, default="difference"
         How the output layer makes predictions: ``"difference"``, a pair of
         output neurons per target, ``output_scale * (s_plus - s_minus)``;
@@ -211,7 +214,7 @@ class SymNetRegressor(RegressorMixin, BaseSymNet):
         hidden_layer_sizes=(100,),
         coupling="rate",
         output_coupling=None,
-        flux_bound="symmetric",
+        flux_bound="branch",
         readout="difference",
         K1=0.3,
         K2=0.2,

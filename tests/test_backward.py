@@ -359,7 +359,7 @@ def test_output_signals_equal_reference_forward():
 @pytest.mark.parametrize("coupling", ["rate", "flux"])
 def test_training_changes_only_coefficients(coupling):
     K = dict(K1=0.8, K2=0.5, K3=0.5, r=2.0)  # fixed point 4, not 1
-    before = WuxingNeuron(coupling=coupling, **K)
+    before = WuxingNeuron(coupling=coupling, flux_bound="branch", **K)  # the default
     table = before.table
     X, y = make_classification(n_samples=80, n_features=6, n_informative=4,
                                random_state=0)

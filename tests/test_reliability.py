@@ -2,9 +2,11 @@
 
 Digits /16 with the README's stratified 75/25 split, one seed each (the
 benchmark, ``benchmarks/bench_reliability.py``, averages seeds and compares
-with MLPClassifier).  Where the defaults fix a case they are tested; where
-only the documented large-step setting (``coupling="flux",
-flux_bound="branch"``) does, that setting is.
+with MLPClassifier).  The defaults (flux-coupled output pairs, which never
+have a zero gain; hidden rate neurons started half way to their kink) are
+tested on every case; the most robust setting at very large steps
+(``coupling="flux"``: no neuron ever has a zero gain) where the defaults only
+partly recover.
 """
 
 import warnings
@@ -17,7 +19,7 @@ from sklearn.model_selection import train_test_split
 
 from sklearn_symnet import SymNetClassifier
 
-LARGE_STEPS = dict(coupling="flux", flux_bound="branch")
+LARGE_STEPS = dict(coupling="flux")
 
 
 @pytest.fixture(scope="module")
@@ -32,11 +34,14 @@ def quiet(f, *a, **k):
         return f(*a, **k)
 
 
-def test_defaults_learn_at_adam_lr_0_1(digits):
-    # before issue 9: 0.79 on this seed (0.913 over 3 seeds), dead outputs
+@pytest.mark.parametrize("lr, floor", [(0.1, 0.95), (0.3, 0.8)])
+def test_defaults_learn_at_large_steps(digits, lr, floor):
+    # before issue 9: lr 0.1 0.79 on this seed (0.913 over 3 seeds), lr 0.3 0.49,
+    # dead outputs; MLPClassifier: 0.972, 0.907 over 3 seeds
     Xtr, Xte, ytr, yte = digits
-    model = quiet(SymNetClassifier(learning_rate_init=0.1, random_state=0).fit, Xtr, ytr)
-    assert model.score(Xte, yte) > 0.95
+    model = quiet(SymNetClassifier(learning_rate_init=lr, random_state=0).fit, Xtr, ytr)
+    assert model.score(Xte, yte) > floor
+    assert model.dead_fraction_[-1] == 0.0  # flux output neurons: never a zero gain
 
 
 @pytest.mark.parametrize("lr", [0.1, 0.3])
@@ -49,15 +54,18 @@ def test_large_step_setting_never_dies(digits, lr):
     assert np.all(model.dead_fraction_ == 0.0)  # flux neurons: never a zero gain
 
 
-def test_large_step_setting_partial_fit_three_classes():
-    # all-rate: 0.335 (chance) after 100 partial_fit calls at lr 0.2
+@pytest.mark.parametrize("params, floor", [({}, 0.6), (LARGE_STEPS, 0.95)],
+                         ids=["defaults", "all-flux"])
+def test_partial_fit_three_classes_at_large_steps(params, floor):
+    # all-rate before issue 9: 0.335 (chance) after 100 partial_fit calls at lr 0.2;
+    # the defaults learn two of the three classes on this seed (0.877 over 3 seeds)
     X, y = load_digits(n_class=3, return_X_y=True)
     Xtr, Xte, ytr, yte = train_test_split(X / 16, y, test_size=0.25, stratify=y,
                                           random_state=0)
-    model = SymNetClassifier(learning_rate_init=0.2, random_state=0, **LARGE_STEPS)
+    model = SymNetClassifier(learning_rate_init=0.2, random_state=0, **params)
     for _ in range(30):
         quiet(model.partial_fit, Xtr, ytr, classes=[0, 1, 2])
-    assert model.score(Xte, yte) > 0.95
+    assert model.score(Xte, yte) > floor
 
 
 def test_dead_output_neurons_recover_under_partial_fit(digits):
@@ -70,4 +78,4 @@ def test_dead_output_neurons_recover_under_partial_fit(digits):
     for _ in range(20):
         quiet(model.partial_fit, Xtr, ytr)
     assert before < 0.3 and model.score(Xte, yte) > 0.9
-    assert model.dead_fraction_[-1] < 0.9
+    assert model.dead_fraction_[-1] == 0.0
