@@ -50,8 +50,9 @@ class DenseGatherInput:
 
 class CompactInput:
     """Mostly-zero dense or CSR input: each minibatch is compacted to its
-    non-zeros (CSR, for the forward pass and the adjustment), so the first
-    layer's work is proportional to the non-zeros.
+    non-zeros (CSR for the forward pass, a CSC copy for the adjustment, sized
+    to the minibatch's non-zeros), so the first layer's work is proportional
+    to the non-zeros.
     """
 
     def __init__(self, X, max_batch, buffers=None):
@@ -76,6 +77,8 @@ class CompactInput:
             self.vals = np.empty(capacity, dtype=X.dtype)
             self.idx = np.empty(capacity, dtype=np.int32)
             self.ptr = np.empty(max_batch + 1, dtype=np.int64)
+        self.cvals = self.crow = None  # the adjustment's CSC copy, grown on demand
+        self.cptr = np.empty(d + 1, dtype=np.int64)
 
     def forward(self, rows, W, b, U, n_threads):
         ptr = self.ptr[: rows.shape[0] + 1]
@@ -89,14 +92,21 @@ class CompactInput:
 
     def grad(self, rows, D, GW, n_threads):
         # rows are the ones of the preceding forward call: the buffers hold them
-        _kernels.csr_grad(self.vals, self.idx, self.ptr[: rows.shape[0] + 1], D, GW, n_threads)
+        ptr = self.ptr[: rows.shape[0] + 1]
+        nnz = int(ptr[-1])
+        if self.cvals is None or self.cvals.shape[0] < nnz:
+            capacity = max(nnz + nnz // 4, 1)  # room to grow a little
+            self.cvals = np.empty(capacity, dtype=self.vals.dtype)
+            self.crow = np.empty(capacity, dtype=np.int32)
+        _kernels.csr_to_csc(self.vals, self.idx, ptr, self.cvals, self.crow, self.cptr)
+        _kernels.csc_grad(self.cvals, self.crow, self.cptr, D, GW, n_threads)
 
 
 def sparse_enough(X):
     """Whether the zero-skipping kernels should take the first layer."""
     if sp.issparse(X):
         return True
-    sample = X[: min(X.shape[0], 2000)]
+    sample = X[: min(X.shape[0], 1000)]
     return np.count_nonzero(sample) <= SKIP_ZEROS_MAX_DENSITY * max(sample.size, 1)
 
 

@@ -909,48 +909,57 @@ def csr_forward(
             _row(&vals[0], &idx[0], ptr[r], ptr[r + 1], &W[0, 0], m, &b[0], &U[r, 0])
 
 
-# Columns of GW per block of csr_grad: a thread owns whole columns, so every
-# entry is summed by one thread, over the minibatch in row order.
-cdef Py_ssize_t GRAD_COLS = 32
-
-
-def csr_grad(
+def csr_to_csc(
     const floating[::1] vals,
     const int[::1] idx,
     const long long[::1] ptr,
+    floating[::1] cvals,
+    int[::1] crow,
+    long long[::1] cptr,
+):
+    """Transpose a CSR minibatch into CSC (stable: rows ascending in each column).
+
+    ``cptr`` has length ``n_features + 1``.
+    """
+    cdef Py_ssize_t n = ptr.shape[0] - 1, d = cptr.shape[0] - 1, r, j
+    cdef long long p, q
+    with nogil:
+        for j in range(d + 1):
+            cptr[j] = 0
+        for p in range(ptr[n]):
+            cptr[idx[p] + 1] += 1
+        for j in range(d):
+            cptr[j + 1] += cptr[j]
+        for r in range(n):
+            for p in range(ptr[r], ptr[r + 1]):
+                j = idx[p]
+                q = cptr[j]
+                cvals[q] = vals[p]
+                crow[q] = <int>r
+                cptr[j] = q + 1
+        for j in range(d, 0, -1):
+            cptr[j] = cptr[j - 1]
+        cptr[0] = 0
+
+
+def csc_grad(
+    const floating[::1] cvals,
+    const int[::1] crow,
+    const long long[::1] cptr,
     const floating[:, ::1] D,
     floating[:, ::1] GW,
     int n_threads=1,
 ):
-    """``GW = Xb.T @ D`` for a CSR minibatch ``Xb`` (GW overwritten).
+    """``GW = Xb.T @ D`` for a CSC minibatch ``Xb`` (GW overwritten).
 
-    Threads share blocks of ``GW``'s columns; each entry is summed over the
-    minibatch in row order by one thread: identical results for any thread
-    count, and no transposed copy of the minibatch.  Features absent from
-    the minibatch get an exact zero.
+    Each input feature's row of ``GW`` is one thread's, summed over the
+    minibatch in row order: identical results for any thread count.
     """
-    cdef Py_ssize_t n = ptr.shape[0] - 1, d = GW.shape[0], m = GW.shape[1]
-    cdef Py_ssize_t n_blk = (m + GRAD_COLS - 1) // GRAD_COLS, blk, k0, k1, r, j, k
-    cdef long long q
-    cdef floating v
-    cdef floating *g
-    cdef const floating *e
-    if D.shape[0] != n or D.shape[1] != m:
-        raise ValueError("csr_grad: D must have shape (n_rows, GW.shape[1])")
+    cdef Py_ssize_t d = GW.shape[0], m = GW.shape[1], j
     with nogil:
-        for blk in prange(n_blk, schedule="static", num_threads=n_threads):
-            k0 = blk * GRAD_COLS
-            k1 = min(m, k0 + GRAD_COLS)
-            for j in range(d):
-                for k in range(k0, k1):
-                    GW[j, k] = 0
-            for r in range(n):
-                e = &D[r, 0]
-                for q in range(ptr[r], ptr[r + 1]):
-                    v = vals[q]
-                    g = &GW[idx[q], 0]
-                    for k in range(k0, k1):
-                        g[k] = g[k] + v * e[k]
+        for j in prange(d, schedule="static", num_threads=n_threads):
+            _row(&cvals[0], &crow[0], cptr[j], cptr[j + 1], &D[0, 0], m,
+                 <const floating *>NULL, &GW[j, 0])
 
 
 def column_sums(const floating[:, ::1] D, floating[::1] out):

@@ -542,27 +542,49 @@ def test_csr_forward(dtype, rtol, n_samples, d, m, n_rows, density):
         assert np.array_equal(U[r], b)
 
 
+def ref_csr_to_csc(vals, idx, ptr, d):
+    n = ptr.size - 1
+    nnz = ptr[-1]
+    row_of = np.repeat(np.arange(n), np.diff(ptr))
+    order = np.lexsort((row_of, idx[:nnz]))  # by column, then row
+    cptr = np.r_[0, np.cumsum(np.bincount(idx[:nnz], minlength=d))]
+    return vals[:nnz][order], row_of[order], cptr
+
+
 @pytest.mark.parametrize("dtype, rtol", DTYPES)
 @pytest.mark.parametrize("n_samples, d, m, n_rows, density", PANEL_SHAPES)
-def test_csr_grad(dtype, rtol, n_samples, d, m, n_rows, density):
+def test_csr_to_csc_and_csc_grad(dtype, rtol, n_samples, d, m, n_rows, density):
     rng = np.random.default_rng(7)
     X, _ = make_design(rng, n_samples, d, density, dtype)
     rows = make_rows(rng, n_samples, n_rows)
     vals, idx, ptr, nnz = compact(X, rows, dtype)
+    cap = vals.size
+    cvals, crow = nan_like(cap, dtype), np.full(cap, -7, np.int32)
+    cptr = np.full(d + 1, -7, np.int64)
+    K.csr_to_csc(vals, idx, ptr, cvals, crow, cptr)
+    cv_ref, cr_ref, cp_ref = ref_csr_to_csc(vals, idx, ptr, d)
+    np.testing.assert_array_equal(cptr, cp_ref)
+    np.testing.assert_array_equal(crow[:nnz], cr_ref)
+    np.testing.assert_array_equal(cvals[:nnz], cv_ref)
+    # and scipy agrees on the transposed matrix
+    Xb = sp.csr_matrix((vals[:nnz], idx[:nnz], ptr), shape=(n_rows, d))
+    np.testing.assert_array_equal(
+        sp.csc_matrix((cvals[:nnz], crow[:nnz], cptr), shape=(n_rows, d)).toarray(),
+        Xb.toarray(),
+    )
+
     D = rng.standard_normal((n_rows, m)).astype(dtype)
     expected, mag = ref_grad(X, rows, D)
     GW = nan_like((d, m), dtype)  # overwritten, not accumulated
-    K.csr_grad(vals, idx, ptr, D, GW, 1)
+    K.csc_grad(cvals, crow, cptr, D, GW, 1)
     assert_close(GW, expected, rtol, mag)
     for nt in THREADS:
         G2 = nan_like((d, m), dtype)
-        K.csr_grad(vals, idx, ptr, D, G2, nt)
+        K.csc_grad(cvals, crow, cptr, D, G2, nt)
         assert np.array_equal(G2, GW)
     # features absent from the minibatch get an exact zero
-    absent = np.setdiff1d(np.arange(d), idx[:nnz])
+    absent = np.flatnonzero(np.diff(cptr) == 0)
     assert np.array_equal(GW[absent], np.zeros((absent.size, m), dtype))
-    with pytest.raises(ValueError, match="csr_grad"):
-        K.csr_grad(vals, idx, ptr, np.zeros((n_rows + 1, m), dtype), GW, 1)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -585,8 +607,11 @@ def test_dense_and_csr_inputs_bit_identical(dtype):
             K.compact_dense(X, rows, vals, idx, ptr)
         U = np.empty((100, 40), dtype)
         K.csr_forward(vals, idx, ptr, W, b, U, 2)
+        cvals, crow = np.empty(cap, dtype), np.empty(cap, np.int32)
+        cptr = np.empty(91, np.int64)
+        K.csr_to_csc(vals, idx, ptr, cvals, crow, cptr)
         GW = np.empty((90, 40), dtype)
-        K.csr_grad(vals, idx, ptr, D, GW, 2)
+        K.csc_grad(cvals, crow, cptr, D, GW, 2)
         out.append((U, GW))
     assert np.array_equal(out[0][0], out[1][0])
     assert np.array_equal(out[0][1], out[1][1])
