@@ -20,7 +20,16 @@ from libc.string cimport memcpy, memmove
 
 cdef extern from "math.h" nogil:
     float nextafterf(float x, float y)
+    float sqrtf(float x)
 from scipy.linalg.cython_blas cimport dgemm, sgemm
+
+
+cdef inline floating _sqrt(floating x) noexcept nogil:
+    """sqrt in the buffer's own precision (float stays float: vectorisable)."""
+    if floating is float:
+        return sqrtf(x)
+    else:
+        return sqrt(x)
 
 cdef double PI = 3.141592653589793
 
@@ -1054,7 +1063,7 @@ def adam_step(
             v = b2 * m2[i] + c2 * g * g
             m1[i] = a
             m2[i] = v
-            param[i] = param[i] - lr * a / (sqrt(v) + ep)
+            param[i] = param[i] - lr * a / (_sqrt(v) + ep)
 
 
 def sgd_step(
