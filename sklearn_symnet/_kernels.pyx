@@ -698,7 +698,7 @@ cdef inline void _gemm(
 # Work (multiply-adds) of one row block of a parallel product.  The blocks
 # depend on the shapes only, never on the thread count, and each is one
 # single-threaded BLAS call: results are bit-identical for any n_threads.
-cdef Py_ssize_t BLOCK_WORK = 1_000_000
+cdef Py_ssize_t BLOCK_WORK = 4_000_000
 cdef Py_ssize_t MAX_BLOCKS = 16
 
 
