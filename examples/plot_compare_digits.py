@@ -44,8 +44,8 @@ def main(argv=None):
     X, y = load_digits(return_X_y=True)
     X = X / 16.0
     makers = {
-        "SymNet (rate)": lambda **kw: SymNetClassifier(**kw),
-        "SymNet (flux)": lambda **kw: SymNetClassifier(coupling="flux", **kw),
+        "SymNet (defaults)": lambda **kw: SymNetClassifier(**kw),
+        "SymNet (all flux)": lambda **kw: SymNetClassifier(coupling="flux", **kw),
         "MLPClassifier": lambda **kw: MLPClassifier(**kw),
     }
     results = {name: [] for name in makers}  # (acc, fit_s, n_iter, curve) per seed
