@@ -367,10 +367,11 @@ def test_missing_extra_names_it(monkeypatch):
         symnet_onnx.register_converters()
 
 
-def test_package_import_does_not_import_skl2onnx():
+def test_package_import_does_not_import_skl2onnx(tmp_path):
     code = ("import sys, sklearn_symnet; "
             "assert not {'skl2onnx', 'onnx', 'onnxruntime'} & set(sys.modules)")
-    subprocess.run([sys.executable, "-c", code], check=True)
+    # outside the source tree: the installed package, not the (maybe unbuilt) sources
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
 
 
 def test_example_runs(tmp_path, capsys):
