@@ -176,17 +176,11 @@ class BaseSymNet(CallbackSupport, BaseEstimator, metaclass=ABCMeta):
             )
         return [int(h) for h in hidden]
 
-    def _neuron_kinds(self):
-        """``(coupling, input_element, output_element, flux_bound)`` of the hidden
-        and of the output neurons, from the parameters."""
-        hidden = (self.coupling, self.input_element, self.output_element, self.flux_bound)
-        out = (self.output_coupling or self.coupling,) + hidden[1:]
-        return hidden, out
-
     def _new_tables(self, n_hidden_layers, readout):
         """The neurons of a new network, from the parameters."""
         theta = [[self.K1, self.K2, self.K3, self.r]]
-        (hc, a, b, fb), (oc, *_) = self._neuron_kinds()
+        hc, oc = self.coupling, self.output_coupling or self.coupling
+        a, b, fb = self.input_element, self.output_element, self.flux_bound
         hidden = NeuronTable(theta, hc, a, b, fb)
         out = hidden if oc == hc else NeuronTable(theta, oc, a, b, fb)
         for table in (hidden, out):
@@ -508,7 +502,6 @@ class BaseSymNet(CallbackSupport, BaseEstimator, metaclass=ABCMeta):
         self.n_layers_ = len(layer_units)
         self._layer_units = list(layer_units)
         self.dead_fraction_ = net.dead_fraction()
-        self._dead_counts = (net.dead_counts, net.dead_samples)
         self._table_cache = (self._constants_key(), net.tables)
 
     @staticmethod
