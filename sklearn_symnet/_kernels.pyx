@@ -15,7 +15,8 @@ import numpy as np
 
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport atan, sqrt, exp, log, fabs, INFINITY, nextafter, copysign
+from libc.math cimport (atan, sqrt, exp, log, log1p, tanh, fabs, INFINITY, nextafter,
+                        copysign)
 from libc.string cimport memcpy, memmove
 
 cdef extern from "math.h" nogil:
@@ -640,6 +641,189 @@ def rate_tables(
 
 
 # ---------------------------------------------------------------------------
+# Neuron tables: the flux coupling's closed-form branch
+# ---------------------------------------------------------------------------
+cdef inline double _nan_max(double x, double y) noexcept nogil:
+    """``numpy.maximum``: a NaN on either side wins."""
+    if x != x or y != y:
+        return x + y
+    return x if x >= y else y
+
+
+cdef inline double _nan_min(double x, double y) noexcept nogil:
+    """``numpy.minimum``: a NaN on either side wins."""
+    if x != x or y != y:
+        return x + y
+    return x if x <= y else y
+
+
+cdef int _flux_unit(
+    const double *theta, int a, int b, const double *Bm, bint branch_bound,
+    double fraction, double *F, double *FG, double *pv, double *qv, double *ends,
+) noexcept nogil:
+    """One unit's branch (see :func:`flux_tables`); returns 0, or -1 where the
+    fixed point is not inside the branch's stable, positive range."""
+    cdef double K1 = theta[0], K2 = theta[1], K3 = theta[2], r = theta[3]
+    cdef double A[25]
+    cdef double M[25]
+    cdef double inv[25]
+    cdef double dA[25]
+    cdef double rhs[5]
+    cdef double rhs2[5]
+    cdef double dpv[5]
+    cdef double dqv[5]
+    cdef int N[4]
+    cdef int i, j, jj, n_n = 0
+    cdef double c1, beta, xs, t_lo, t_hi, root, u_lo, u_hi, um, up, s, dr, dxs
+    for i in range(25):
+        A[i] = K1 * Bm[i] + K2 * Bm[25 + i] + K3 * Bm[50 + i]
+    for i in range(5):
+        if i != a:
+            N[n_n] = i
+            n_n = n_n + 1
+    for i in range(4):
+        for j in range(4):
+            M[i * 5 + j] = A[N[i] * 5 + N[j]]
+    _invert(M, 4, inv)  # A_NN = -(K3 I + skew): never singular
+    # x = pv t + qv on the branch x_a = t: (r + A x)_i = 0 off a
+    for i in range(5):
+        pv[i] = 0.0
+        qv[i] = 0.0
+    pv[a] = 1.0
+    for i in range(4):
+        s = 0.0
+        root = 0.0
+        for j in range(4):
+            s = s + inv[i * 5 + j] * A[N[j] * 5 + a]
+            root = root + inv[i * 5 + j]
+        pv[N[i]] = -s
+        qv[N[i]] = -root * r
+    c1 = r
+    beta = 0.0
+    for j in range(5):
+        c1 = c1 + A[a * 5 + j] * qv[j]
+        beta = beta + A[a * 5 + j] * pv[j]
+    xs = r / K3
+    # the range of t around x* where the branch is stable and positive
+    t_lo = 0.0
+    t_hi = INFINITY
+    if beta < 0:
+        t_lo = _nan_max(t_lo, -c1 / (2.0 * beta))
+    elif beta > 0:
+        t_hi = _nan_min(t_hi, -c1 / (2.0 * beta))
+    for i in range(4):
+        j = N[i]
+        if pv[j] > 0:
+            t_lo = _nan_max(t_lo, -qv[j] / pv[j])
+        elif pv[j] < 0:
+            t_hi = _nan_min(t_hi, -qv[j] / pv[j])
+    u_lo = -t_lo * (c1 + beta * t_lo)
+    u_hi = -t_hi * (c1 + beta * t_hi) if fabs(t_hi) < INFINITY else INFINITY
+    ends[0] = u_lo
+    ends[1] = u_hi
+    if branch_bound:
+        um = fraction * -u_lo
+        up = fraction * u_hi
+    else:
+        um = fraction * _nan_min(-u_lo, u_hi)
+        up = um
+    F[0] = um
+    F[1] = up
+    F[2] = PI / (2.0 * um) if fabs(um) < INFINITY else 0.0
+    F[3] = PI / (2.0 * up) if fabs(up) < INFINITY else 0.0
+    F[4] = c1
+    F[5] = beta
+    F[6] = pv[b]
+    F[7] = qv[b] - xs
+    # derivatives of (c1, beta, p_b, q_b - x*) with respect to K1, K2, K3, r
+    for jj in range(4):
+        for i in range(25):
+            dA[i] = Bm[25 * jj + i] if jj < 3 else 0.0
+        dr = 1.0 if jj == 3 else 0.0
+        for i in range(5):
+            dpv[i] = 0.0
+            dqv[i] = 0.0
+        for i in range(4):  # rhs: (dA pv)_N, (dA qv)_N + dr
+            s = 0.0
+            root = dr
+            for j in range(5):
+                s = s + dA[N[i] * 5 + j] * pv[j]
+                root = root + dA[N[i] * 5 + j] * qv[j]
+            rhs[i] = s
+            rhs2[i] = root
+        for i in range(4):
+            s = 0.0
+            root = 0.0
+            for j in range(4):
+                s = s + inv[i * 5 + j] * rhs[j]
+                root = root + inv[i * 5 + j] * rhs2[j]
+            dpv[N[i]] = -s
+            dqv[N[i]] = -root
+        s = dr
+        root = 0.0
+        for j in range(5):
+            s = s + dA[a * 5 + j] * qv[j] + A[a * 5 + j] * dqv[j]
+            root = root + dA[a * 5 + j] * pv[j] + A[a * 5 + j] * dpv[j]
+        dxs = (-r / (K3 * K3)) if jj == 2 else (1.0 / K3 if jj == 3 else 0.0)
+        FG[jj * 4 + 0] = s
+        FG[jj * 4 + 1] = root
+        FG[jj * 4 + 2] = dpv[b]
+        FG[jj * 4 + 3] = dqv[b] - dxs
+    if t_lo < xs and xs < t_hi:
+        return 0
+    return -1
+
+
+def flux_tables(
+    const double[:, ::1] theta,
+    int input_element,
+    int output_element,
+    const double[:, :, ::1] constant_matrices,
+    bint branch_bound,
+    double fraction,
+    double[:, ::1] F,
+    double[:, :, ::1] FG,
+    double[:, ::1] pv,
+    double[:, ::1] qv,
+    double[:, ::1] ends,
+):
+    """The flux coupling's stable branch, one unit per row.
+
+    With the input element's level ``x_a = t`` the other four elements
+    survive with ``(r + A x)_i = 0``, affine in ``t``: ``x = pv t + qv``
+    (``A = sum_m theta[k, m] constant_matrices[m]``).  The inflow holding the
+    branch there is ``v(t) = -t (c1 + beta t)``; the stable range of ``t``
+    around ``x* = r / K3`` (``dv/dt > 0``, every element positive) has the
+    inflows ``ends = (fold, top)``.  The inflow bounds are ``fraction`` of
+    ``-fold`` and ``top`` (``branch_bound``), or of the smaller of the two
+    on both sides.
+
+    Writes, per unit, ``F = (u_max, u_max_pos, pi/(2 u_max),
+    pi/(2 u_max_pos), c1, beta, pv_b, qv_b - x*)`` (an infinite bound gives
+    0), ``FG[j]``, the derivatives of ``(c1, beta, pv_b, qv_b - x*)`` with
+    respect to constant ``j`` (K1, K2, K3, r), ``pv``, ``qv`` and ``ends``.
+    Returns the number of units whose fixed point is not inside the stable
+    range (0 for valid constants).
+    """
+    cdef Py_ssize_t n = theta.shape[0], k
+    cdef int a = input_element, b = output_element, bad = 0
+    if (theta.shape[1] != 4 or F.shape[0] != n or F.shape[1] != 8 or FG.shape[0] != n
+            or FG.shape[1] != 4 or FG.shape[2] != 4 or pv.shape[0] != n
+            or pv.shape[1] != 5 or qv.shape[0] != n or qv.shape[1] != 5
+            or ends.shape[0] != n or ends.shape[1] != 2):
+        raise ValueError("flux_tables: inconsistent shapes")
+    if not (0 <= a < 5 and 0 <= b < 5):
+        raise ValueError("flux_tables: elements must be in 0..4")
+    with nogil:
+        for k in range(n):
+            if _flux_unit(&theta[k, 0], a, b, &constant_matrices[0, 0, 0], branch_bound,
+                          fraction, &F[k, 0], &FG[k, 0, 0], &pv[k, 0], &qv[k, 0],
+                          &ends[k, 0]) != 0:
+                bad = bad + 1
+    return bad
+
+
+# ---------------------------------------------------------------------------
 # Backward: the reverse system's response and the coefficient adjustment
 # ---------------------------------------------------------------------------
 def reverse_signal(floating[:, ::1] E, const floating[:, ::1] G):
@@ -1039,6 +1223,100 @@ def output_error(
 
 
 # ---------------------------------------------------------------------------
+# Trained neuron constants: the parameterisation that keeps them valid
+# ---------------------------------------------------------------------------
+cdef inline double _softplus(double z) noexcept nogil:
+    """``log(1 + exp(z))`` without overflow."""
+    return (z if z > 0.0 else 0.0) + log1p(exp(-fabs(z)))
+
+
+def constants_from_free(
+    const floating[::1] phi,
+    const double[:, ::1] fixed,
+    const double[::1] kappa_max,
+    const double[::1] k3_min,
+    const double[::1] r_min,
+    double[:, ::1] out,
+):
+    """Constants ``(K1, K2, K3, r)`` per row from their free parameters.
+
+    ``phi`` holds 2 (K1, K2; K3 and r from ``fixed``) or 4 free parameters
+    per row: ``K3 = k3_min + softplus(phi_3)``, ``r = r_min + softplus(phi_r)``,
+    ``K_m = K3 kappa_max (2/pi) atan(phi_m)`` (m = 1, 2).
+    """
+    cdef Py_ssize_t n = out.shape[0], k
+    cdef Py_ssize_t nf = phi.shape[0] // n if n > 0 else 0
+    cdef double K3, r, c
+    if (nf != 2 and nf != 4) or phi.shape[0] != n * nf or out.shape[1] != 4 \
+            or fixed.shape[0] != n or fixed.shape[1] != 4 or kappa_max.shape[0] != n \
+            or k3_min.shape[0] != n or r_min.shape[0] != n:
+        raise ValueError("constants_from_free: inconsistent shapes")
+    with nogil:
+        for k in range(n):
+            if nf == 4:
+                K3 = k3_min[k] + _softplus(phi[4 * k + 2])
+                r = r_min[k] + _softplus(phi[4 * k + 3])
+            else:
+                K3 = fixed[k, 2]
+                r = fixed[k, 3]
+            c = K3 * kappa_max[k] * (2.0 / PI)
+            out[k, 0] = c * atan(phi[nf * k])
+            out[k, 1] = c * atan(phi[nf * k + 1])
+            out[k, 2] = K3
+            out[k, 3] = r
+
+
+def constants_chain(
+    const floating[::1] phi,
+    const double[:, ::1] constants,
+    const double[:, ::1] grad_constants,
+    const double[::1] kappa_max,
+    floating[::1] out,
+):
+    """The gradient with respect to the free parameters (see
+    :func:`constants_from_free`) from the gradient with respect to the
+    constants, ``grad_constants`` of shape (n_units, 4); a single row of
+    constants shared by every unit gets the sum over units (in unit order).
+    """
+    cdef Py_ssize_t n = constants.shape[0], n_units = grad_constants.shape[0], k, i
+    cdef Py_ssize_t nf = phi.shape[0] // n if n > 0 else 0
+    cdef double g0, g1, g2, g3, dk, w, z
+    if (nf != 2 and nf != 4) or phi.shape[0] != n * nf or out.shape[0] != n * nf \
+            or constants.shape[1] != 4 or grad_constants.shape[1] != 4 \
+            or (n_units != n and n != 1) or kappa_max.shape[0] != n:
+        raise ValueError("constants_chain: inconsistent shapes")
+    with nogil:
+        for k in range(n):
+            if n == 1:
+                g0 = 0.0
+                g1 = 0.0
+                g2 = 0.0
+                g3 = 0.0
+                for i in range(n_units):
+                    g0 = g0 + grad_constants[i, 0]
+                    g1 = g1 + grad_constants[i, 1]
+                    g2 = g2 + grad_constants[i, 2]
+                    g3 = g3 + grad_constants[i, 3]
+            else:
+                g0 = grad_constants[k, 0]
+                g1 = grad_constants[k, 1]
+                g2 = grad_constants[k, 2]
+                g3 = grad_constants[k, 3]
+            dk = constants[k, 2] * kappa_max[k] * (2.0 / PI)
+            w = phi[nf * k]
+            out[nf * k] = <floating>(g0 * dk / (1.0 + w * w))
+            w = phi[nf * k + 1]
+            out[nf * k + 1] = <floating>(g1 * dk / (1.0 + w * w))
+            if nf == 4:
+                # K_m = K3 ratio(phi_m): K3 moves K1 and K2 along
+                w = g2 + (g0 * constants[k, 0] + g1 * constants[k, 1]) / constants[k, 2]
+                z = phi[4 * k + 2]
+                out[4 * k + 2] = <floating>(w * 0.5 * (1.0 + tanh(0.5 * z)))
+                z = phi[4 * k + 3]
+                out[4 * k + 3] = <floating>(g3 * 0.5 * (1.0 + tanh(0.5 * z)))
+
+
+# ---------------------------------------------------------------------------
 # Optimisers (flat parameter vectors, in place)
 # ---------------------------------------------------------------------------
 def adam_step(
@@ -1085,6 +1363,54 @@ def sgd_step(
                 param[i] = <floating>(param[i] + momentum * v - lr * grad[i])
             else:
                 param[i] = <floating>(param[i] + v)
+
+
+def pid_step(
+    floating[::1] param,
+    const floating[::1] grad,
+    double[::1] v,
+    double[::1] integral,
+    double[::1] previous,
+    double kp,
+    double ki,
+    double kd,
+    double leak,
+    double max_step,
+    bint normalize,
+    double rho,
+    double bias,
+    double eps,
+    bint first,
+):
+    """One step of per-parameter PID control (``_optim.PIDController``).
+
+    ``E = -grad``, divided by its running root mean square where
+    ``normalize`` (``v <- rho v + (1 - rho) E^2``, ``bias = 1 - rho^t``);
+    ``integral <- clip(leak integral + E, +-1 / (1 - leak))`` (no clip for
+    ``leak >= 1``); ``D = E - previous`` (0 on the ``first`` step);
+    ``param += max_step (2/pi) atan((kp E + ki I + kd D) / max_step)`` (the
+    plain sum for an infinite ``max_step``).
+    """
+    cdef Py_ssize_t n = param.shape[0], i
+    cdef double e, d, u, lim = 1.0 / (1.0 - leak) if leak < 1.0 else INFINITY
+    cdef bint bounded = fabs(max_step) < INFINITY
+    if (grad.shape[0] != n or v.shape[0] != n or integral.shape[0] != n
+            or previous.shape[0] != n):
+        raise ValueError("pid_step: inconsistent shapes")
+    with nogil:
+        for i in range(n):
+            e = -<double>grad[i]
+            if normalize:
+                v[i] = rho * v[i] + (1.0 - rho) * e * e
+                e = e / (sqrt(v[i] / bias) + eps)
+            u = leak * integral[i] + e if leak < 1.0 else integral[i] + e
+            integral[i] = min(max(u, -lim), lim)
+            d = 0.0 if first else e - previous[i]
+            previous[i] = e
+            u = kp * e + ki * integral[i] + kd * d
+            if bounded:
+                u = max_step * (2.0 / PI) * atan(u / max_step)
+            param[i] = <floating>(param[i] + <floating>u)
 
 
 def bound_coefficients(const floating[::1] raw, floating[::1] coef, double bound):

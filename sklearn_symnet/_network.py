@@ -322,8 +322,8 @@ class SymNetwork:
             if c is not None:
                 # the constants read the layer input and the error before the gain
                 gt = self.tables[i].constant_grads(U[i], E[i], self._cgrad[i], nt)
-                self.grad[self._const_slices[i]] = c.chain(
-                    self.free[self._const_slices[i]], gt, self.tables[i].constants)
+                sl = self._const_slices[i]
+                c.chain(self.free[sl], gt, self.tables[i].constants, out=self.grad[sl])
             _kernels.reverse_signal(E[i], G[i])  # E[i] is now delta
             if i == 0:
                 source.grad(rows, E[0], self.grad_coefs[0], nt)

@@ -169,17 +169,9 @@ def state_matches(state, solver, n_params, dtype):
 # ---------------------------------------------------------------------------
 # Trained neuron constants: parameterisation and per-neuron PID control
 # ---------------------------------------------------------------------------
-def _softplus(z):
-    return np.logaddexp(0.0, z)
-
-
 def _softplus_inv(y):
     y = np.asarray(y, dtype=np.float64)
     return np.where(y > 30.0, y, np.log(np.expm1(np.minimum(y, 30.0))))
-
-
-def _sigmoid(z):
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
 
 
 class ConstantParameters:
@@ -236,35 +228,35 @@ class ConstantParameters:
         return phi.ravel()
 
     def to_constants(self, free):
-        """Constants (n_rows, 4) of free parameters."""
-        phi = np.asarray(free, dtype=np.float64).reshape(self.n_rows, self.n_free)
-        c = self.fixed.copy()
-        if self.which == "all":
-            c[:, 2] = self.k3_min + _softplus(phi[:, 2])
-            c[:, 3] = self.r_min + _softplus(phi[:, 3])
-        c[:, :2] = (c[:, 2:3] * self.kappa_max[:, None] * (2 / np.pi)
-                    * np.arctan(phi[:, :2]))
-        return c
+        """Constants (n_rows, 4) of free parameters (the compiled
+        :func:`sklearn_symnet._kernels.constants_from_free`)."""
+        phi = _flat(free)
+        out = np.empty((self.n_rows, 4))
+        _kernels.constants_from_free(phi, self.fixed, self.kappa_max, self.k3_min,
+                                     self.r_min, out)
+        return out
 
-    def chain(self, free, grad_constants, constants=None):
-        """The gradient with respect to the free parameters (flat) from the
-        gradient with respect to the constants, ``(n_units, 4)`` (summed over
-        the units of a shared row); ``constants`` are those of ``free`` when
-        the caller has them."""
-        g = np.asarray(grad_constants, dtype=np.float64)
-        if self.n_rows == 1 and g.shape[0] != 1:
-            g = g.sum(axis=0, keepdims=True)
-        phi = np.asarray(free, dtype=np.float64).reshape(self.n_rows, self.n_free)
-        c = self.to_constants(free) if constants is None else constants
-        out = np.empty((self.n_rows, self.n_free))
-        dk = c[:, 2:3] * self.kappa_max[:, None] * (2 / np.pi) / (1.0 + phi[:, :2] ** 2)
-        out[:, :2] = g[:, :2] * dk
-        if self.which == "all":
-            # K_m = K3 * ratio(phi_m): K3 moves K1 and K2 along
-            ratio_term = (g[:, 0] * c[:, 0] + g[:, 1] * c[:, 1]) / c[:, 2]
-            out[:, 2] = (g[:, 2] + ratio_term) * _sigmoid(phi[:, 2])
-            out[:, 3] = g[:, 3] * _sigmoid(phi[:, 3])
-        return out.ravel()
+    def chain(self, free, grad_constants, constants=None, out=None):
+        """The gradient with respect to the free parameters (flat, written to
+        ``out`` when given) from the gradient with respect to the constants,
+        ``(n_units, 4)`` (summed over the units of a shared row);
+        ``constants`` are those of ``free`` when the caller has them."""
+        phi = _flat(free)
+        c = self.to_constants(phi) if constants is None else constants
+        if out is None:
+            out = np.empty_like(phi)
+        _kernels.constants_chain(phi, np.ascontiguousarray(c, dtype=np.float64),
+                                 np.ascontiguousarray(grad_constants, dtype=np.float64),
+                                 self.kappa_max, out)
+        return out
+
+
+def _flat(free):
+    """A flat, contiguous float32/float64 view (or copy) of ``free``."""
+    free = np.asarray(free)
+    if free.dtype not in (np.float32, np.float64):
+        free = free.astype(np.float64)
+    return np.ascontiguousarray(free).reshape(-1)
 
 
 class PIDController:
@@ -306,23 +298,13 @@ class PIDController:
         self.previous = np.zeros(n_params)
 
     def step(self, params, grads, n_threads=1):
-        """Update ``params`` in place from the loss gradient ``grads``."""
+        """Update ``params`` in place from the loss gradient ``grads`` (one
+        compiled kernel call, :func:`sklearn_symnet._kernels.pid_step`)."""
         self.t += 1
-        E = -np.asarray(grads, dtype=np.float64)
-        if self.normalize:
-            self.v = self.rho * self.v + (1 - self.rho) * E * E
-            E = E / (np.sqrt(self.v / (1 - self.rho ** self.t)) + self.eps)
-        if self.leak < 1:
-            lim = 1.0 / (1.0 - self.leak)
-            self.integral = np.clip(self.leak * self.integral + E, -lim, lim)
-        else:
-            self.integral = self.integral + E
-        D = E - self.previous if self.t > 1 else np.zeros_like(E)
-        self.previous = E
-        u = self.kp * E + self.ki * self.integral + self.kd * D
-        if np.isfinite(self.max_step):
-            u = self.max_step * (2 / np.pi) * np.arctan(u / self.max_step)
-        params += u.astype(params.dtype)
+        _kernels.pid_step(params, np.ascontiguousarray(grads, dtype=params.dtype), self.v,
+                          self.integral, self.previous, self.kp, self.ki, self.kd,
+                          self.leak, self.max_step, self.normalize, self.rho,
+                          1.0 - self.rho ** self.t, self.eps, self.t == 1)
 
     def end_epoch(self):
         self.epochs += 1

@@ -21,7 +21,7 @@ the only place it is written) this module builds what the kernels evaluate:
 import numpy as np
 
 from . import _kernels
-from ._neuron import CONSTANT_MATRICES, N_ELEMENTS, interaction_matrix
+from ._neuron import CONSTANT_MATRICES, N_ELEMENTS
 
 # Fraction of the distance to the flux coupling's fold (and, with
 # flux_bound="branch", to the branch's top) that the bounded inflow may use.
@@ -162,9 +162,6 @@ class NeuronTable:
         _kernels.rate_tables(theta, self.a, self.b, _CONSTANT_MATRICES, self._bp, self._Pm,
                              self._Qm, self._gain, self._slope, self._icpt, self._dc,
                              self._dd, self.n_pieces, self._sets, self._build_threads(n))
-        Pb = self._Pm[:, :, self.b]
-        self.responds = np.abs(Pb).max(1) > 1e-12 * np.maximum(
-            np.abs(self._Pm[:, :, self.a]).max(1), 1e-300)
 
     def _build_threads(self, n):
         return self._n_threads if n >= 64 else 1
@@ -184,79 +181,44 @@ class NeuronTable:
     # Flux coupling: the closed-form branch
     # ------------------------------------------------------------------
     def _build_flux(self):
-        """Equilibrium branch of the flux coupling, parametrised by ``t = x_a``.
+        """Equilibrium branch of the flux coupling, parametrised by ``t = x_a``
+        (the compiled builder :func:`sklearn_symnet._kernels.flux_tables`).
 
         With ``x_a = t`` the other four elements survive with
         ``(r + A x)_i = 0``, affine in ``t``: ``x = p t + q``.  The inflow that
         holds the branch there is ``v(t) = -t (c1 + beta t)``, a quadratic, so
         the steady state for an inflow is the root with
         ``dv/dt = sqrt(c1^2 - 4 beta v) > 0``.  The fold is at ``dv/dt = 0``.
+        The kernel writes, per row, ``(u_max, u_max_pos, pi/(2 u_max),
+        pi/(2 u_max_pos), c1, beta, p_b, q_b - x*)`` and the derivatives of
+        the last four with respect to the constants.
         """
         theta = self.constants
         n = theta.shape[0]
-        K1, K2, K3, r = theta.T
-        a, b = self.a, self.b
-        A = interaction_matrix(K1, K2, K3)
-        N = [i for i in range(N_ELEMENTS) if i != a]
-        ANN_inv = np.linalg.inv(A[:, N][:, :, N])  # (n, 4, 4)
-        pv = np.zeros((n, N_ELEMENTS))
-        qv = np.zeros((n, N_ELEMENTS))
-        pv[:, a] = 1.0
-        pv[:, N] = -np.einsum("nij,nj->ni", ANN_inv, A[:, N, a])
-        qv[:, N] = -ANN_inv.sum(-1) * r[:, None]
-        c1 = r + np.einsum("nj,nj->n", A[:, a], qv)
-        beta = np.einsum("nj,nj->n", A[:, a], pv)
-        xs = self.fixed_points
-
-        # Range of t around x* where the branch is stable (dv/dt > 0) and all
-        # elements stay positive (tiny constants can overflow a ratio to inf,
-        # the right limit here).
-        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-            t_lo = np.zeros(n)
-            t_hi = np.full(n, np.inf)
-            vert = -c1 / (2 * beta)
-            t_lo = np.where(beta < 0, np.maximum(t_lo, vert), t_lo)
-            t_hi = np.where(beta > 0, np.minimum(t_hi, vert), t_hi)
-            for i in N:
-                root = -qv[:, i] / pv[:, i]
-                t_lo = np.where(pv[:, i] > 0, np.maximum(t_lo, root), t_lo)
-                t_hi = np.where(pv[:, i] < 0, np.minimum(t_hi, root), t_hi)
-            u_lo = -t_lo * (c1 + beta * t_lo)
-            u_hi = np.where(np.isfinite(t_hi), -t_hi * (c1 + beta * t_hi), np.inf)
-        if not np.all((t_lo < xs) & (xs < t_hi)):  # pragma: no cover - x* is interior
+        if getattr(self, "_flux", None) is None or self._flux.shape[0] != n:
+            self._flux = np.empty((n, 8))
+            self._flux_grad = np.empty((n, 4, 4))
+            self._flux_pv = np.empty((n, N_ELEMENTS))
+            self._flux_qv = np.empty((n, N_ELEMENTS))
+            self._flux_ends = np.empty((n, 2))
+            # views: rebuilt in place with the tables
+            self.fold_input, self.branch_top = self._flux_ends.T
+            self.input_bound, self.input_bound_pos = self._flux[:, 0], self._flux[:, 1]
+        bad = _kernels.flux_tables(theta, self.a, self.b, _CONSTANT_MATRICES,
+                                   self.flux_bound == "branch", FLUX_INPUT_FRACTION,
+                                   self._flux, self._flux_grad, self._flux_pv,
+                                   self._flux_qv, self._flux_ends)
+        if bad:  # pragma: no cover - x* is interior for valid constants
             raise RuntimeError("fixed point is not on the flux branch")
-        self.fold_input = u_lo
-        self.branch_top = u_hi
-        if self.flux_bound == "symmetric":
-            um = FLUX_INPUT_FRACTION * np.minimum(-u_lo, u_hi)
-            up = um
-        else:
-            um = FLUX_INPUT_FRACTION * -u_lo
-            up = FLUX_INPUT_FRACTION * u_hi
-        self.input_bound, self.input_bound_pos = um, up
-        with np.errstate(divide="ignore"):
-            c_neg = np.where(np.isfinite(um), np.pi / (2 * um), 0.0)
-            c_pos = np.where(np.isfinite(up), np.pi / (2 * up), 0.0)
-        self._flux_pv, self._flux_qv = pv, qv
-        # per row: u_max, u_max_pos, pi/(2 u_max), pi/(2 u_max_pos), c1, beta, p_b, q_b - x*
-        self._flux = np.ascontiguousarray(np.stack(
-            [um, up, c_neg, c_pos, c1, beta, pv[:, b], qv[:, b] - xs], axis=1))
-        # derivatives of (c1, beta, p_b, q_b - x*) with respect to K1, K2, K3, r
-        G = np.zeros((n, 4, 4))
-        for j in range(4):
-            dA = (CONSTANT_MATRICES[j] if j < 3 else np.zeros((N_ELEMENTS, N_ELEMENTS)))
-            dr = 1.0 if j == 3 else 0.0
-            dpv = np.zeros((n, N_ELEMENTS))
-            dqv = np.zeros((n, N_ELEMENTS))
-            dpv[:, N] = -np.einsum("nij,nj->ni", ANN_inv, (pv @ dA.T)[:, N])
-            dqv[:, N] = -np.einsum("nij,nj->ni", ANN_inv, (qv @ dA.T)[:, N] + dr)
-            G[:, j, 0] = dr + qv @ dA[a] + np.einsum("nj,nj->n", A[:, a], dqv)
-            G[:, j, 1] = pv @ dA[a] + np.einsum("nj,nj->n", A[:, a], dpv)
-            G[:, j, 2] = dpv[:, b]
-            dxs = (-r / K3**2) if j == 2 else (1.0 / K3 if j == 3 else 0.0)
-            G[:, j, 3] = dqv[:, b] - dxs
-        self._flux_grad = np.ascontiguousarray(G)
-        self.responds = np.abs(pv[:, b]) > 1e-12 * np.abs(pv[:, a])
+
+    @property
+    def responds(self):
+        """Whether each row's output element depends on the input (bool array)."""
+        if self.coupling == "rate":
+            Pb = self._Pm[:, :, self.b]
+            return np.abs(Pb).max(1) > 1e-12 * np.maximum(
+                np.abs(self._Pm[:, :, self.a]).max(1), 1e-300)
+        return np.abs(self._flux_pv[:, self.b]) > 1e-12 * np.abs(self._flux_pv[:, self.a])
 
 
 class LinearTable:

@@ -14,6 +14,7 @@ from scipy.special import log_softmax, softmax
 
 from sklearn_symnet import WuxingNeuron
 from sklearn_symnet import _kernels as K
+from sklearn_symnet._neuron import CONSTANT_MATRICES, interaction_matrix
 
 DTYPES = [
     pytest.param(np.float64, 1e-12, id="float64"),
@@ -195,6 +196,61 @@ def rate_tables(neuron):
     return tables, (t._bp[0, : m - 1], t._slope[0, :m], t._icpt[0, :m], t._gain[0, :m])
 
 
+def ref_flux_tables(theta, a, b, branch_bound, fraction=0.9):
+    """NumPy reference of the flux coupling's tables (the stable branch
+    ``x = pv t + qv``, its inflow range, the bounds and the derivatives of
+    ``(c1, beta, pv_b, qv_b - x*)``), vectorised over rows."""
+    theta = np.asarray(theta, dtype=np.float64)
+    n = theta.shape[0]
+    K1, K2, K3, r = theta.T
+    A = interaction_matrix(K1, K2, K3)
+    N = [i for i in range(5) if i != a]
+    inv = np.linalg.inv(A[:, N][:, :, N])
+    pv = np.zeros((n, 5))
+    qv = np.zeros((n, 5))
+    pv[:, a] = 1.0
+    pv[:, N] = -np.einsum("nij,nj->ni", inv, A[:, N, a])
+    qv[:, N] = -inv.sum(-1) * r[:, None]
+    c1 = r + np.einsum("nj,nj->n", A[:, a], qv)
+    beta = np.einsum("nj,nj->n", A[:, a], pv)
+    xs = r / K3
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        t_lo = np.zeros(n)
+        t_hi = np.full(n, np.inf)
+        vert = -c1 / (2 * beta)
+        t_lo = np.where(beta < 0, np.maximum(t_lo, vert), t_lo)
+        t_hi = np.where(beta > 0, np.minimum(t_hi, vert), t_hi)
+        for i in N:
+            root = -qv[:, i] / pv[:, i]
+            t_lo = np.where(pv[:, i] > 0, np.maximum(t_lo, root), t_lo)
+            t_hi = np.where(pv[:, i] < 0, np.minimum(t_hi, root), t_hi)
+        u_lo = -t_lo * (c1 + beta * t_lo)
+        u_hi = np.where(np.isfinite(t_hi), -t_hi * (c1 + beta * t_hi), np.inf)
+    assert np.all((t_lo < xs) & (xs < t_hi))
+    if branch_bound:
+        um, up = fraction * -u_lo, fraction * u_hi
+    else:
+        um = up = fraction * np.minimum(-u_lo, u_hi)
+    with np.errstate(divide="ignore"):
+        c_neg = np.where(np.isfinite(um), np.pi / (2 * um), 0.0)
+        c_pos = np.where(np.isfinite(up), np.pi / (2 * up), 0.0)
+    F = np.stack([um, up, c_neg, c_pos, c1, beta, pv[:, b], qv[:, b] - xs], axis=1)
+    G = np.zeros((n, 4, 4))
+    for j in range(4):
+        dA = CONSTANT_MATRICES[j] if j < 3 else np.zeros((5, 5))
+        dr = 1.0 if j == 3 else 0.0
+        dpv = np.zeros((n, 5))
+        dqv = np.zeros((n, 5))
+        dpv[:, N] = -np.einsum("nij,nj->ni", inv, (pv @ dA.T)[:, N])
+        dqv[:, N] = -np.einsum("nij,nj->ni", inv, (qv @ dA.T)[:, N] + dr)
+        G[:, j, 0] = dr + qv @ dA[a] + np.einsum("nj,nj->n", A[:, a], dqv)
+        G[:, j, 1] = pv @ dA[a] + np.einsum("nj,nj->n", A[:, a], dpv)
+        G[:, j, 2] = dpv[:, b]
+        dxs = (-r / K3**2) if j == 2 else (1.0 / K3 if j == 3 else 0.0)
+        G[:, j, 3] = dqv[:, b] - dxs
+    return F, G, pv, qv, np.stack([u_lo, u_hi], axis=1)
+
+
 def flux_row(um, up, c1, beta, p, q):
     """One row of the flux kernel's table."""
     c_neg = np.pi / (2 * um) if np.isfinite(um) else 0.0
@@ -207,6 +263,136 @@ RATE_NEURONS = [
     dict(K1=0.3, K2=0.2, output_element=0),
     dict(K1=1.5, K2=1.0, output_element=4),
 ]
+
+
+@pytest.mark.parametrize("branch_bound", [False, True])
+@pytest.mark.parametrize("a, b", [(0, 1), (0, 4), (2, 3), (4, 0)])
+def test_flux_tables(branch_bound, a, b):
+    """The compiled flux-table builder against the NumPy reference, on
+    constants spread over the valid range (both bounds, any elements)."""
+    rng = np.random.default_rng(a * 5 + b)
+    n = 40
+    K3 = rng.uniform(0.2, 3.0, n)
+    theta = np.stack([K3 * rng.uniform(-3.5, 3.5, n), K3 * rng.uniform(-3.5, 3.5, n), K3,
+                      rng.uniform(0.05, 4.0, n)], axis=1)
+    theta[0] = [0.8, 0.5, 1.0, 1.0]
+    theta[1] = [1.0, 1.0, 1.0, 1.0]  # round constants
+    F = np.empty((n, 8))
+    G = np.empty((n, 4, 4))
+    pv = np.empty((n, 5))
+    qv = np.empty((n, 5))
+    ends = np.empty((n, 2))
+    bad = K.flux_tables(theta, a, b, np.ascontiguousarray(CONSTANT_MATRICES),
+                        branch_bound, 0.9, F, G, pv, qv, ends)
+    assert bad == 0
+    F_ref, G_ref, pv_ref, qv_ref, ends_ref = ref_flux_tables(theta, a, b, branch_bound)
+    np.testing.assert_allclose(F, F_ref, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(G, G_ref, rtol=1e-11, atol=1e-12)
+    np.testing.assert_allclose(pv, pv_ref, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(qv, qv_ref, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(ends, ends_ref, rtol=1e-12, atol=1e-13)
+
+
+def test_flux_tables_rejects_inconsistent_shapes():
+    theta = np.array([[0.8, 0.5, 1.0, 1.0]])
+    with pytest.raises(ValueError, match="inconsistent shapes"):
+        K.flux_tables(theta, 0, 1, np.ascontiguousarray(CONSTANT_MATRICES), True, 0.9,
+                      np.empty((1, 7)), np.empty((1, 4, 4)), np.empty((1, 5)),
+                      np.empty((1, 5)), np.empty((1, 2)))
+
+
+def ref_constants_from_free(phi, fixed, kappa, k3_min, r_min):
+    """NumPy reference of the trained constants' parameterisation."""
+    n = fixed.shape[0]
+    phi = phi.reshape(n, -1).astype(np.float64)
+    c = fixed.copy()
+    if phi.shape[1] == 4:
+        c[:, 2] = k3_min + np.logaddexp(0.0, phi[:, 2])
+        c[:, 3] = r_min + np.logaddexp(0.0, phi[:, 3])
+    c[:, :2] = c[:, 2:3] * kappa[:, None] * (2 / np.pi) * np.arctan(phi[:, :2])
+    return c
+
+
+def ref_constants_chain(phi, c, g, kappa):
+    """NumPy reference of the parameterisation's chain rule."""
+    n = c.shape[0]
+    phi = phi.reshape(n, -1).astype(np.float64)
+    if n == 1:
+        g = g.sum(axis=0, keepdims=True)
+    out = np.empty_like(phi)
+    out[:, :2] = g[:, :2] * c[:, 2:3] * kappa[:, None] * (2 / np.pi) / (1 + phi[:, :2] ** 2)
+    if phi.shape[1] == 4:
+        sig = 0.5 * (1 + np.tanh(0.5 * phi[:, 2:]))
+        out[:, 2] = (g[:, 2] + (g[:, 0] * c[:, 0] + g[:, 1] * c[:, 1]) / c[:, 2]) * sig[:, 0]
+        out[:, 3] = g[:, 3] * sig[:, 1]
+    return out.ravel()
+
+
+@pytest.mark.parametrize("dtype, rtol", DTYPES)
+@pytest.mark.parametrize("n_free", [2, 4])
+@pytest.mark.parametrize("n, n_units", [(1, 1), (1, 7), (7, 7)])
+def test_constants_from_free_and_chain(dtype, rtol, n_free, n, n_units):
+    rng = np.random.default_rng(n * 10 + n_free)
+    fixed = np.abs(rng.normal(size=(n, 4))) + 0.1
+    kappa = rng.uniform(4, 8, n)
+    k3_min, r_min = 0.1 * fixed[:, 2], 0.05 * fixed[:, 3]
+    phi = rng.normal(0, 3, n * n_free).astype(dtype)
+    phi[0] = 800.0  # softplus and atan far out stay finite
+    c = np.empty((n, 4))
+    K.constants_from_free(phi, fixed, kappa, k3_min, r_min, c)
+    c_ref = ref_constants_from_free(phi, fixed, kappa, k3_min, r_min)
+    np.testing.assert_allclose(c, c_ref, rtol=1e-14, atol=1e-300)
+    g = rng.normal(size=(n_units, 4))
+    out = np.empty_like(phi)
+    K.constants_chain(phi, c, g, kappa, out)
+    assert_close(out, ref_constants_chain(phi, c, g, kappa), rtol)
+    with pytest.raises(ValueError, match="inconsistent shapes"):
+        K.constants_chain(phi, c, np.ascontiguousarray(g[:, :3]), kappa, out)
+    with pytest.raises(ValueError, match="inconsistent shapes"):
+        K.constants_from_free(phi[:-1], fixed, kappa, k3_min, r_min, c)
+
+
+def ref_pid_step(param, grad, state, kp, ki, kd, leak, max_step, normalize, rho, eps):
+    """NumPy reference of one per-parameter PID step (state: t, v, I, previous)."""
+    state["t"] += 1
+    E = -grad.astype(np.float64)
+    if normalize:
+        state["v"] = rho * state["v"] + (1 - rho) * E * E
+        E = E / (np.sqrt(state["v"] / (1 - rho ** state["t"])) + eps)
+    if leak < 1:
+        lim = 1.0 / (1.0 - leak)
+        state["I"] = np.clip(leak * state["I"] + E, -lim, lim)
+    else:
+        state["I"] = state["I"] + E
+    D = E - state["previous"] if state["t"] > 1 else np.zeros_like(E)
+    state["previous"] = E
+    u = kp * E + ki * state["I"] + kd * D
+    if np.isfinite(max_step):
+        u = max_step * (2 / np.pi) * np.arctan(u / max_step)
+    return param + u.astype(param.dtype)
+
+
+@pytest.mark.parametrize("dtype, rtol", DTYPES)
+@pytest.mark.parametrize("leak, max_step, normalize", [(0.9, 0.05, True), (0.5, np.inf, False),
+                                                       (1.0, 0.2, True)])
+def test_pid_step(dtype, rtol, leak, max_step, normalize):
+    rng = np.random.default_rng(3)
+    n = 37
+    param = rng.normal(size=n).astype(dtype)
+    expected = param.astype(np.float64).astype(dtype)
+    v, integral, previous = np.zeros(n), np.zeros(n), np.zeros(n)
+    state = {"t": 0, "v": np.zeros(n), "I": np.zeros(n), "previous": np.zeros(n)}
+    for t in range(1, 6):
+        grad = rng.normal(size=n).astype(dtype)
+        K.pid_step(param, grad, v, integral, previous, 0.3, 0.1, 0.05, leak, max_step,
+                   normalize, 0.999, 1.0 - 0.999 ** t, 1e-8, t == 1)
+        expected = ref_pid_step(expected, grad, state, 0.3, 0.1, 0.05, leak, max_step,
+                                normalize, 0.999, 1e-8)
+        assert_close(param, expected, 10 * rtol)
+        np.testing.assert_allclose(integral, state["I"], rtol=1e-12)
+    with pytest.raises(ValueError, match="inconsistent shapes"):
+        K.pid_step(param, grad[:-1], v, integral, previous, 0.3, 0.1, 0.05, leak, max_step,
+                   normalize, 0.999, 0.5, 1e-8, False)
 
 
 @pytest.mark.parametrize("dtype, rtol", DTYPES)
