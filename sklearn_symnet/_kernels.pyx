@@ -170,6 +170,7 @@ def flux_forward(
     floating[:, ::1] G,
     bint with_gain=True,
     int n_threads=1,
+    double[:, ::1] levels=None,
 ):
     """Flux coupling: closed-form steady state on the stable branch.
 
@@ -180,16 +181,20 @@ def flux_forward(
     input element's level ``t`` solves ``beta t^2 + c1 t + v = 0`` on the
     stable root; the signal is ``p t + q`` and the gain ``p / sqrt(.)`` times
     the atan slope.  Rows as in :func:`rate_forward`.  ``S`` may alias
-    ``U``.  Returns the number of non-finite signals (only a NaN input gives
-    one).
+    ``U``.  ``levels``, where given, receives ``t`` (for
+    :func:`flux_constant_grads`).  Returns the number of non-finite signals
+    (only a NaN input gives one).
     """
     cdef Py_ssize_t n = U.shape[0], m = U.shape[1], i, k, row
     cdef Py_ssize_t ks = 1 if F.shape[0] > 1 else 0
     cdef Py_ssize_t bad = 0
     cdef double u, z, v, sq, t, s
     cdef const double *f
+    cdef bint keep = levels is not None
     if F.shape[1] != 8 or (F.shape[0] != 1 and F.shape[0] != m):
         raise ValueError("flux_forward: F must have shape (1 or U.shape[1], 8)")
+    if keep and (levels.shape[0] < n or levels.shape[1] != m):
+        raise ValueError("flux_forward: levels must have U's shape")
     with nogil:
         for i in prange(n, schedule="static", num_threads=n_threads):
             for k in range(m):
@@ -200,6 +205,8 @@ def flux_forward(
                 v = _flux_inflow(u, z, f)
                 sq = _flux_root(v, f[4], f[5])
                 t = _flux_level(v, f[4], f[5], sq)
+                if keep:
+                    levels[i, k] = t
                 s = f[6] * t + f[7]
                 S[i, k] = <floating>s
                 if with_gain:
@@ -219,19 +226,26 @@ def flux_constant_grads(
     const double[:, :, ::1] FG,
     double[:, ::1] out,
     int n_threads=1,
+    const double[:, ::1] levels=None,
 ):
     """Flux coupling: ``out[k, j] = sum_i E[i, k] ds/dtheta_j`` at ``U[i, k]``.
 
     ``FG[r, j]`` holds the derivatives of ``(c1, beta, p, q)`` of row ``r``
     with respect to constant ``j``; along the branch ``s = p t + q`` with
     ``dt = (dbeta t^2 + dc1 t) / sqrt(c1^2 - 4 beta v)`` (the inflow bound
-    is held fixed).  One unit per thread, rows in order.
+    is held fixed).  Where ``levels`` holds the forward pass's ``t``
+    (:func:`flux_forward`), ``U`` is not read and the root is
+    ``sqrt(c1^2 - 4 beta v) = -(c1 + 2 beta t)`` (``dv/dt`` on the stable
+    branch).  One unit per thread, rows in order.
     """
     cdef Py_ssize_t n = U.shape[0], m = U.shape[1], i, k, row
     cdef Py_ssize_t ks = 1 if F.shape[0] > 1 else 0
     cdef double u, z, v, sq, t, e, w, a0, a1, a2, a3
     cdef const double *f
     cdef const double *g
+    cdef bint kept = levels is not None
+    if kept and (levels.shape[0] < n or levels.shape[1] != m):
+        raise ValueError("flux_constant_grads: levels must have U's shape")
     if FG.shape[0] != F.shape[0] or FG.shape[1] != 4 or FG.shape[2] != 4:
         raise ValueError("flux_constant_grads: FG must have shape (F.shape[0], 4, 4)")
     if F.shape[0] != 1 and F.shape[0] != m:
@@ -249,11 +263,15 @@ def flux_constant_grads(
                 e = E[i, k]
                 if e == 0:
                     continue
-                u = U[i, k]
-                z = _flux_z(u, f)
-                v = _flux_inflow(u, z, f)
-                sq = _flux_root(v, f[4], f[5])
-                t = _flux_level(v, f[4], f[5], sq)
+                if kept:
+                    t = levels[i, k]
+                    sq = -(f[4] + 2.0 * f[5] * t)
+                else:
+                    u = U[i, k]
+                    z = _flux_z(u, f)
+                    v = _flux_inflow(u, z, f)
+                    sq = _flux_root(v, f[4], f[5])
+                    t = _flux_level(v, f[4], f[5], sq)
                 # p dt/dtheta = p (dbeta t^2 + dc1 t) / sq
                 w = f[6] / sq if sq > 0.0 else 0.0
                 a0 = a0 + e * (g[2] * t + g[3] + w * (g[1] * t * t + g[0] * t))

@@ -162,9 +162,10 @@ class SymNetwork:
     # ------------------------------------------------------------------
     # Forward signal propagation (training and prediction)
     # ------------------------------------------------------------------
-    def _forward(self, first, m, U, S, G, with_gain, n_threads):
+    def _forward(self, first, m, U, S, G, with_gain, n_threads, levels=None):
         """Signals of every layer for ``m`` rows whose first-layer inputs
-        ``first(W, b, U0, n_threads)`` writes.  Raises
+        ``first(W, b, U0, n_threads)`` writes (and, in training, the flux
+        levels the constants' gradients read).  Raises
         :class:`SignalOverflowError` where a layer's signals overflow."""
         nt = threads_for(m * self.layer_units[0] * self.layer_units[1], n_threads)
         # the per-neuron kernels share the first layer's threads (warm already)
@@ -176,7 +177,8 @@ class SymNetwork:
                 U[i][...] = self.intercepts[i]
                 _kernels.matmul(S[i - 1], False, self.coefs[i], False, U[i], 1.0, 1.0,
                                 n_threads)
-            if table.forward(U[i], S[i], G[i], nt_steady, with_gain):
+            lv = None if levels is None else levels[i]
+            if table.forward(U[i], S[i], G[i], nt_steady, with_gain, lv):
                 raise SignalOverflowError(i, self.dtype)
         return S[-1]
 
@@ -233,6 +235,9 @@ class SymNetwork:
         self._sw = np.empty(batch, dtype=dt)
         self._cgrad = [None if c is None else np.empty((w, 4))
                        for c, w in zip(self.constants, widths)]
+        # the flux levels of layers whose constants are trained (float64)
+        self._levels = [np.empty((batch, w)) if c is not None and t.keeps_levels() else None
+                        for c, t, w in zip(self.constants, self.tables, widths)]
         self._batch = batch
         self._views_cache = {}
 
@@ -242,7 +247,8 @@ class SymNetwork:
         if views is None:
             views = ([u[:m] for u in self._U], [s[:m] for s in self._S],
                      [g[:m] for g in self._G], [e[:m] for e in self._E],
-                     self._Y[:m], self._sw[:m], tuple(w[:m] for w in self._work))
+                     self._Y[:m], self._sw[:m], tuple(w[:m] for w in self._work),
+                     [None if lv is None else lv[:m] for lv in self._levels])
             self._views_cache[m] = views
         return views
 
@@ -280,12 +286,12 @@ class SymNetwork:
     def _train_batch(self, source, Y, sw, rows, m, optimizer):
         n_threads = self.n_threads
         nt = threads_for(m * self.layer_units[0] * self.layer_units[1], n_threads)
-        U, S, G, E, Yb, swb, work = self._batch_views(m)
+        U, S, G, E, Yb, swb, work, levels = self._batch_views(m)
 
         def first(W, b, U0, nt_):
             source.forward(rows, W, b, U0, nt_)
 
-        self._forward(first, m, U, S, G, True, n_threads)
+        self._forward(first, m, U, S, G, True, n_threads, levels)
         if self.dead_counts is not None:  # the zero-gain diagnostic (per epoch)
             for g, counts in zip(G, self.dead_counts):
                 _kernels.count_zero_gains(g, counts)
@@ -302,7 +308,7 @@ class SymNetwork:
         loss = self.head.error(S[-1], Yb, swb, E[-1], work)
         if weight <= 0:
             return None
-        self._backward(source, rows, U, S, G, E, nt, n_threads)
+        self._backward(source, rows, U, S, G, E, levels, nt, n_threads)
         # coefficient adjustment (finish_gradient returns the L2 norm's square)
         sq = _kernels.finish_gradient(self.grad, self.coef, self.n_coef, self.alpha,
                                       1.0 / weight)
@@ -313,7 +319,7 @@ class SymNetwork:
         self._free_changed()
         return loss
 
-    def _backward(self, source, rows, U, S, G, E, nt, n_threads):
+    def _backward(self, source, rows, U, S, G, E, levels, nt, n_threads):
         """Backward signal propagation through the reverse systems: the
         adjustment signals (``-dL/dparam``, summed over the minibatch) into
         ``self.grad``."""
@@ -321,7 +327,7 @@ class SymNetwork:
             c = self.constants[i]
             if c is not None:
                 # the constants read the layer input and the error before the gain
-                gt = self.tables[i].constant_grads(U[i], E[i], self._cgrad[i], nt)
+                gt = self.tables[i].constant_grads(U[i], E[i], self._cgrad[i], nt, levels[i])
                 sl = self._const_slices[i]
                 c.chain(self.free[sl], gt, self.tables[i].constants, out=self.grad[sl])
             _kernels.reverse_signal(E[i], G[i])  # E[i] is now delta

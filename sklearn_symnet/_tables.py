@@ -85,27 +85,36 @@ class NeuronTable:
     # ------------------------------------------------------------------
     # Evaluation (kernels)
     # ------------------------------------------------------------------
-    def forward(self, U, S, G, n_threads=1, with_gain=True):
+    def forward(self, U, S, G, n_threads=1, with_gain=True, levels=None):
         """Signals ``S`` (and gains ``G``) of inputs ``U`` of shape (n, n_units).
 
-        ``S`` may alias ``U``.  Returns the number of non-finite signals.
+        ``S`` may alias ``U``.  Flux coupling: ``levels`` (float64, U's
+        shape), where given, keeps the input element's levels for
+        :meth:`constant_grads`.  Returns the number of non-finite signals.
         """
         if self.coupling == "rate":
             return _kernels.rate_forward(U, self._bp, self._slope, self._icpt, self._gain,
                                          S, G, with_gain, n_threads)
-        return _kernels.flux_forward(U, self._flux, S, G, with_gain, n_threads)
+        return _kernels.flux_forward(U, self._flux, S, G, with_gain, n_threads, levels)
 
-    def constant_grads(self, U, E, out, n_threads=1):
+    def constant_grads(self, U, E, out, n_threads=1, levels=None):
         """``out[k] = sum_i E[i, k] * d s(U[i, k]) / d theta_k`` (shape (n_units, 4)).
 
         ``E`` holds the error signals before the gain (``-dL/ds``): summed
-        against each constant's derivative, they give ``-dL/dtheta``.
+        against each constant's derivative, they give ``-dL/dtheta``.  Flux
+        coupling: ``levels`` from :meth:`forward` on the same ``U`` spare
+        solving the branch again.
         """
         if self.coupling == "rate":
             _kernels.rate_constant_grads(U, E, self._bp, self._dc, self._dd, out, n_threads)
         else:
-            _kernels.flux_constant_grads(U, E, self._flux, self._flux_grad, out, n_threads)
+            _kernels.flux_constant_grads(U, E, self._flux, self._flux_grad, out, n_threads,
+                                         levels)
         return out
+
+    def keeps_levels(self):
+        """Whether :meth:`forward` can keep levels for :meth:`constant_grads`."""
+        return self.coupling == "flux"
 
     def element_view(self, element, bounded=True):
         """A table reading ``element``'s displacement instead of the output
@@ -230,7 +239,7 @@ class LinearTable:
     coupling = "linear"
     n_rows = 0
 
-    def forward(self, U, S, G, n_threads=1, with_gain=True):
+    def forward(self, U, S, G, n_threads=1, with_gain=True, levels=None):
         if S is not U:
             S[...] = U
         if with_gain:

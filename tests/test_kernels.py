@@ -293,6 +293,33 @@ def test_flux_tables(branch_bound, a, b):
     np.testing.assert_allclose(ends, ends_ref, rtol=1e-12, atol=1e-13)
 
 
+@pytest.mark.parametrize("dtype, rtol", DTYPES)
+@pytest.mark.parametrize("branch_bound", [False, True])
+def test_flux_constant_grads_from_kept_levels(dtype, rtol, branch_bound):
+    """The forward pass's levels give the constants' gradients without
+    solving the branch again: the same sums as from the inputs."""
+    rng = np.random.default_rng(7)
+    theta = np.array([[0.8, 0.5, 1.0, 1.0], [0.3, -0.4, 1.5, 0.7], [1.2, 0.9, 0.8, 2.0]])
+    n, m = 57, theta.shape[0]
+    F, G, _, _, ends = ref_flux_tables(theta, 0, 1, branch_bound)
+    U = rng.normal(0, 1.5, (n, m)).astype(dtype) * np.abs(ends[:, 0]).astype(dtype)
+    E = rng.normal(size=(n, m)).astype(dtype)
+    S, Gn = np.empty_like(U), np.empty_like(U)
+    levels = np.full((n + 3, m), np.nan)  # room for more rows than U's
+    K.flux_forward(U, F, S, Gn, True, 2, levels)
+    t_ref = np.empty((n, m))
+    K.flux_forward(c64(U), F, np.empty((n, m)), np.empty((n, m)), True, 1, t_ref)
+    np.testing.assert_allclose(levels[:n], t_ref, rtol=1e-15)
+    out_u, out_t = np.empty((m, 4)), np.empty((m, 4))
+    K.flux_constant_grads(U, E, F, G, out_u, 1)
+    K.flux_constant_grads(U, E, F, G, out_t, 2, levels)
+    np.testing.assert_allclose(out_t, out_u, rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="levels"):
+        K.flux_forward(U, F, S, Gn, True, 1, np.empty((n, m + 1)))
+    with pytest.raises(ValueError, match="levels"):
+        K.flux_constant_grads(U, E, F, G, out_t, 1, np.empty((n - 1, m)))
+
+
 def test_flux_tables_rejects_inconsistent_shapes():
     theta = np.array([[0.8, 0.5, 1.0, 1.0]])
     with pytest.raises(ValueError, match="inconsistent shapes"):
