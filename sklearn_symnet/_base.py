@@ -36,7 +36,7 @@ from ._optim import (
     state_matches,
 )
 from ._tables import LinearTable, NeuronTable
-from ._threads import LoadMonitor, blas_single_thread
+from ._threads import LoadMonitor, blas_single_thread, prediction_threads
 
 
 class DeadNeuronWarning(ConvergenceWarning):
@@ -630,7 +630,7 @@ class BaseSymNet(CallbackSupport, BaseEstimator, metaclass=ABCMeta):
         check_is_fitted(self)
         dtype = self._free.dtype  # the model's own dtype, as MLPClassifier casts
         X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False, dtype=dtype)
-        net = self._fitted_network(dtype)
+        net = self._fitted_network(dtype, X.shape[0])
         return net.predict_outputs(X)
 
     def layer_signals(self, X):
@@ -663,16 +663,18 @@ class BaseSymNet(CallbackSupport, BaseEstimator, metaclass=ABCMeta):
         check_is_fitted(self)
         dtype = self._free.dtype
         X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False, dtype=dtype)
-        U, S, G = self._fitted_network(dtype).layer_signals(X)
+        U, S, G = self._fitted_network(dtype, X.shape[0]).layer_signals(X)
         return [Bunch(inputs=u, signals=s, gains=g, dead=g == 0) for u, s, g in zip(U, S, G)]
 
-    def _fitted_network(self, dtype):
-        """A network of the fitted (or assigned) coefficients, for prediction."""
+    def _fitted_network(self, dtype, n_rows):
+        """A network of the fitted (or assigned) coefficients, for prediction
+        of ``n_rows`` rows."""
         coefs, intercepts = self._user_coefficients(dtype)
         head = OutputHead(self._n_head_outputs(), self._readout, self.output_scale_,
                           "squared")
         net = SymNetwork(self._layer_units, self._fitted_tables(), head, dtype, 0.0, None,
-                         LoadMonitor(self.n_jobs).threads())
+                         prediction_threads(self.n_jobs, n_rows * self._layer_units[0]
+                                            * self._layer_units[1]))
         for W, b, Wn, bn in zip(coefs, intercepts, net.coefs, net.intercepts):
             Wn[...] = W
             bn[...] = b

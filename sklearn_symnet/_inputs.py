@@ -103,11 +103,16 @@ class CompactInput:
         _kernels.csc_grad(self.cvals, self.crow, self.cptr, D, GW, n_threads)
 
 
+# Rows sampled (evenly spaced) to estimate a dense X's density.
+DENSITY_SAMPLE_ROWS = 100
+
+
 def sparse_enough(X):
     """Whether the zero-skipping kernels should take the first layer."""
     if sp.issparse(X):
         return True
-    sample = X[: min(X.shape[0], 1000)]
+    step = max(X.shape[0] // DENSITY_SAMPLE_ROWS, 1)
+    sample = X[::step][:DENSITY_SAMPLE_ROWS]
     return np.count_nonzero(sample) <= SKIP_ZEROS_MAX_DENSITY * max(sample.size, 1)
 
 

@@ -1188,6 +1188,25 @@ def column_sums(const floating[:, ::1] D, floating[::1] out):
 # Output layer: probabilities, loss and the error signal that enters the
 # reverse system
 # ---------------------------------------------------------------------------
+cdef inline double _out(const floating *s, Py_ssize_t k, bint pairs) noexcept nogil:
+    """Output ``k`` of a row of output signals: ``s[k]``, or with ``pairs``
+    the difference ``s[2k] - s[2k + 1]`` (in the signals' precision)."""
+    if pairs:
+        return <floating>(s[2 * k] - s[2 * k + 1])
+    return s[k]
+
+
+cdef inline void _err(floating *e, Py_ssize_t k, double v, bint pairs) noexcept nogil:
+    """Write error ``v`` of output ``k``: into both neurons of a pair with
+    opposite signs (``dz/ds+ = 1``, ``dz/ds- = -1``), or into ``e[k]``."""
+    cdef floating f = <floating>v
+    if pairs:
+        e[2 * k] = f
+        e[2 * k + 1] = -f
+    else:
+        e[k] = f
+
+
 def output_error(
     const floating[:, ::1] S,
     const floating[:, ::1] Y,
@@ -1196,47 +1215,61 @@ def output_error(
     Py_ssize_t group,
     bint squared,
     floating[:, ::1] E,
+    bint pairs=False,
 ):
     """Loss and output error signals ``E = -dL/dS`` (weighted, not averaged).
 
-    The output neurons form contiguous groups of ``group`` neurons (all
-    classes of a multiclass problem; a pair per label otherwise).  Within a
-    group the probabilities are ``softmax(scale * S)``; the log-loss is
-    ``-sum y log p``.  With ``squared`` the loss is ``0.5 (Y - scale S)^2``
-    instead (groups play no part).  Returns the sample-weighted loss sum.  The log-sum-exp is
+    The outputs are ``z = S`` or, with ``pairs``, the differences of
+    neighbouring neurons ``z_k = S[:, 2k] - S[:, 2k + 1]`` (the pair
+    read-out; its error enters the two neurons with opposite signs).  They
+    form contiguous groups of ``group`` outputs (all classes of a multiclass
+    problem; a pair per label otherwise).  Within a group the probabilities
+    are ``softmax(scale * z)``; the log-loss is ``-sum y log p``.  With
+    ``squared`` the loss is ``0.5 (Y - scale z)^2`` instead (groups play no
+    part).  Returns the sample-weighted loss sum.  The log-sum-exp is
     shifted by the group maximum, so everything stays finite for finite
     ``S``.
     """
-    cdef Py_ssize_t n = S.shape[0], m = S.shape[1], i, k, g, g0
+    cdef Py_ssize_t n = S.shape[0], m = Y.shape[1], i, k, g, g0
     cdef double mx, z, tot, loss = 0.0, w, pk, lse, d
+    cdef const floating *s
+    cdef floating *e
     if group < 1 or m % group:
         raise ValueError("output_error: width is not a multiple of group")
+    if S.shape[1] != (2 * m if pairs else m) or E.shape[1] != S.shape[1] \
+            or Y.shape[0] < n or E.shape[0] < n or sw.shape[0] < n:
+        raise ValueError("output_error: inconsistent shapes")
     with nogil:
         for i in range(n):
             w = sw[i]
+            s = &S[i, 0]
+            e = &E[i, 0]
             if squared:
                 for k in range(m):
-                    d = Y[i, k] - scale * S[i, k]
+                    d = Y[i, k] - scale * _out(s, k, pairs)
                     loss += w * 0.5 * d * d
-                    E[i, k] = <floating>(w * scale * d)
+                    _err(e, k, w * scale * d, pairs)
                 continue
             for g in range(m // group):
                 g0 = g * group
                 mx = -INFINITY
                 for k in range(g0, g0 + group):
-                    z = scale * S[i, k]
+                    z = scale * _out(s, k, pairs)
                     if z > mx:
                         mx = z
+                # one exp per output: E's row holds them until the error
+                # overwrites them (a pair's first neuron with pairs)
                 tot = 0.0
                 for k in range(g0, g0 + group):
-                    tot += exp(scale * S[i, k] - mx)
+                    _err(e, k, exp(scale * _out(s, k, pairs) - mx), pairs)
+                    tot += e[2 * k if pairs else k]
                 lse = log(tot)
                 for k in range(g0, g0 + group):
-                    z = scale * S[i, k]
-                    pk = exp(z - mx) / tot
+                    z = scale * _out(s, k, pairs)
+                    pk = e[2 * k if pairs else k] / tot
                     if Y[i, k] != 0:
                         loss += w * Y[i, k] * ((mx - z) + lse)
-                    E[i, k] = <floating>(w * scale * (Y[i, k] - pk))
+                    _err(e, k, w * scale * (Y[i, k] - pk), pairs)
     return loss
 
 

@@ -55,26 +55,12 @@ class OutputHead:
             return out
         return S
 
-    def error(self, S, Y, sw, E, work=None):
-        """Sample-weighted loss sum, and ``E = -dL/dS`` (into ``E``).
-
-        ``work`` is a pair of (n, n_outputs) buffers for the pair read-out.
-        """
-        squared = self.loss == "squared"
-        if self.readout != "difference":
-            return _kernels.output_error(S, Y, sw, self.scale, self.group, squared, E)
-        n = S.shape[0]
-        if work is None:
-            work = (np.empty((n, self.n_outputs), S.dtype), np.empty((n, self.n_outputs),
-                                                                       S.dtype))
-        Z, EZ = work
-        self.outputs(S, out=Z)
-        loss = _kernels.output_error(Z, Y, sw, self.scale, self.group, squared, EZ)
-        # z = s+ - s-: the error enters both neurons' reverse systems with
-        # opposite signs (dz/ds+ = 1, dz/ds- = -1)
-        E[:, 0::2] = EZ
-        np.negative(EZ, out=E[:, 1::2])
-        return loss
+    def error(self, S, Y, sw, E):
+        """Sample-weighted loss sum, and ``E = -dL/dS`` (into ``E``): one
+        kernel call (the pair read-out's differences are taken inside)."""
+        return _kernels.output_error(S, Y, sw, self.scale, self.group,
+                                     self.loss == "squared", E,
+                                     self.readout == "difference")
 
     def log_proba(self, Z):
         """Log-softmax of ``scale * Z`` within groups (float64)."""

@@ -230,8 +230,6 @@ class SymNetwork:
         self._G = [np.empty((batch, m), dtype=dt) for m in widths]
         self._E = [np.empty((batch, m), dtype=dt) for m in widths]
         self._Y = np.empty((batch, self.head.n_outputs), dtype=dt)
-        self._work = (np.empty((batch, self.head.n_outputs), dtype=dt),
-                      np.empty((batch, self.head.n_outputs), dtype=dt))
         self._sw = np.empty(batch, dtype=dt)
         self._cgrad = [None if c is None else np.empty((w, 4))
                        for c, w in zip(self.constants, widths)]
@@ -247,7 +245,7 @@ class SymNetwork:
         if views is None:
             views = ([u[:m] for u in self._U], [s[:m] for s in self._S],
                      [g[:m] for g in self._G], [e[:m] for e in self._E],
-                     self._Y[:m], self._sw[:m], tuple(w[:m] for w in self._work),
+                     self._Y[:m], self._sw[:m],
                      [None if lv is None else lv[:m] for lv in self._levels])
             self._views_cache[m] = views
         return views
@@ -286,7 +284,7 @@ class SymNetwork:
     def _train_batch(self, source, Y, sw, rows, m, optimizer):
         n_threads = self.n_threads
         nt = threads_for(m * self.layer_units[0] * self.layer_units[1], n_threads)
-        U, S, G, E, Yb, swb, work, levels = self._batch_views(m)
+        U, S, G, E, Yb, swb, levels = self._batch_views(m)
 
         def first(W, b, U0, nt_):
             source.forward(rows, W, b, U0, nt_)
@@ -302,10 +300,11 @@ class SymNetwork:
             Yb[...] = Y[rows]
         if sw is None:  # every weight is 1
             swb[...] = 1
+            weight = float(m)
         else:
             np.take(sw, rows, out=swb)
-        weight = float(swb.sum())
-        loss = self.head.error(S[-1], Yb, swb, E[-1], work)
+            weight = float(swb.sum())
+        loss = self.head.error(S[-1], Yb, swb, E[-1])
         if weight <= 0:
             return None
         self._backward(source, rows, U, S, G, E, levels, nt, n_threads)

@@ -145,3 +145,29 @@ def blas_single_thread():
             if _LIMIT_USERS == 0:
                 _LIMITER.restore_original_limits()
                 _LIMITER = None
+
+
+# Prediction reads the machine's load at most this often (seconds): a
+# prediction is one short stretch of work, and the reading costs file reads.
+PREDICT_LOAD_INTERVAL = 1.0
+_PREDICT_LOAD = {}
+_PREDICT_LOCK = threading.Lock()
+
+
+def prediction_threads(n_jobs, work):
+    """Threads for a prediction of ``work`` multiply-adds in its first layer:
+    one below :data:`PARALLEL_MIN_WORK` (no load reading at all), otherwise
+    what :class:`LoadMonitor` gives, read at most once per
+    :data:`PREDICT_LOAD_INTERVAL` for each ``n_jobs``."""
+    if work < PARALLEL_MIN_WORK:
+        effective_n_threads(n_jobs)  # the same n_jobs validation
+        return 1
+    now = time.monotonic()
+    with _PREDICT_LOCK:
+        cached = _PREDICT_LOAD.get(n_jobs)
+        if cached is not None and now - cached[0] < PREDICT_LOAD_INTERVAL:
+            return cached[1]
+    n = LoadMonitor(n_jobs).threads()
+    with _PREDICT_LOCK:
+        _PREDICT_LOAD[n_jobs] = (now, n)
+    return n

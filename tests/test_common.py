@@ -221,6 +221,32 @@ def test_load_monitor_gives_busy_cores_back(monkeypatch):
     assert not fixed.adaptive and fixed.threads() == 3
 
 
+def test_prediction_reads_the_load_only_for_large_work_and_at_most_once_a_second(monkeypatch):
+    from sklearn_symnet import _threads
+
+    reads = []
+
+    class Monitor:
+        def __init__(self, n_jobs):
+            pass
+
+        def threads(self):
+            reads.append(1)
+            return 2
+
+    monkeypatch.setattr(_threads, "LoadMonitor", Monitor)
+    monkeypatch.setattr(_threads, "_PREDICT_LOAD", {})
+    clock = iter([100.0, 100.5, 101.6])
+    monkeypatch.setattr(_threads.time, "monotonic", lambda: next(clock))
+    big = _threads.PARALLEL_MIN_WORK
+    assert _threads.prediction_threads(None, big - 1) == 1 and reads == []  # small: no read
+    assert _threads.prediction_threads(None, big) == 2 and len(reads) == 1
+    assert _threads.prediction_threads(None, big) == 2 and len(reads) == 1  # 0.5 s later
+    assert _threads.prediction_threads(None, big) == 2 and len(reads) == 2  # 1.6 s later
+    with pytest.raises(ValueError, match="n_jobs == 0"):
+        _threads.prediction_threads(0, 1)
+
+
 def test_threads_of_this_machine_are_read():
     from sklearn_symnet import _threads
 

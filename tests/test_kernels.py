@@ -896,6 +896,28 @@ def test_output_error(dtype, rtol, n, m, group, squared, scale):
     assert_close(E, E_ref, rtol, mag)
 
 
+@pytest.mark.parametrize("dtype, rtol", DTYPES)
+@pytest.mark.parametrize("n, m, group, squared", OUTPUT_CASES)
+def test_output_error_pair_readout(dtype, rtol, n, m, group, squared):
+    """With ``pairs`` the outputs are differences of neighbouring neurons:
+    the same loss as the plain kernel on ``S[:, 0::2] - S[:, 1::2]``, and
+    each error entered into the pair with opposite signs, bit for bit."""
+    rng = np.random.default_rng(11)
+    S = rng.uniform(-1.5, 1.5, size=(n, 2 * m)).astype(dtype)
+    Y = make_targets(rng, n, m, group, squared, dtype)
+    sw = rng.uniform(0.2, 2.0, size=n).astype(dtype)
+    Z = np.ascontiguousarray(S[:, 0::2] - S[:, 1::2])
+    EZ = nan_like((n, m), dtype)
+    loss_z = K.output_error(Z, Y, sw, 4.0, group, squared, EZ)
+    E = nan_like((n, 2 * m), dtype)
+    loss = K.output_error(S, Y, sw, 4.0, group, squared, E, True)
+    assert loss == loss_z
+    np.testing.assert_array_equal(E[:, 0::2], EZ)
+    np.testing.assert_array_equal(E[:, 1::2], -EZ)
+    with pytest.raises(ValueError, match="inconsistent shapes"):
+        K.output_error(Z, Y, sw, 4.0, group, squared, EZ, True)
+
+
 @pytest.mark.parametrize("n, m, group, squared", OUTPUT_CASES)
 def test_output_error_is_minus_loss_gradient(n, m, group, squared):
     """E = -dL/dS, checked by central differences on the returned loss."""
