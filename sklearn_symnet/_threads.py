@@ -94,11 +94,20 @@ class LoadMonitor:
         except AttributeError:  # pragma: no cover - not Linux
             self.n_cpus = os.cpu_count() or 1
         self._mark = None
+        self._last = None
 
-    def threads(self):
-        """Threads for the next stretch of work (an epoch, a prediction)."""
+    def threads(self, min_window=0.0):
+        """Threads for the next stretch of work (an epoch, a prediction).
+
+        Called again less than ``min_window`` seconds after the last
+        measurement, it gives the last decision again and keeps measuring
+        from there (short calls are averaged over at least that window).
+        """
         if not self.adaptive:
             return self.n_threads
+        if (self._last is not None and min_window > 0
+                and time.perf_counter() - self._mark[0] < min_window):
+            return self._last
         now = time.perf_counter(), _proc_stat_busy(), time.process_time()
         others = None
         if self._mark is not None and now[1] is not None:
@@ -110,9 +119,11 @@ class LoadMonitor:
             others = _others_runnable()
         self._mark = now
         if others is None:
-            return self.n_threads
-        free = int(self.n_cpus - others + 0.5)  # cores left by the others
-        return max(1, min(self.n_threads, free))
+            self._last = self.n_threads
+        else:
+            free = int(self.n_cpus - others + 0.5)  # cores left by the others
+            self._last = max(1, min(self.n_threads, free))
+        return self._last
 
 
 def threads_for(work, n_threads):
@@ -147,27 +158,25 @@ def blas_single_thread():
                 _LIMITER = None
 
 
-# Prediction reads the machine's load at most this often (seconds): a
-# prediction is one short stretch of work, and the reading costs file reads.
-PREDICT_LOAD_INTERVAL = 1.0
-_PREDICT_LOAD = {}
+# Predictions measure the machine's load over windows of at least this many
+# seconds: a snapshot of the runnable tasks is noisy, and a prediction is too
+# short to measure over by itself.
+PREDICT_LOAD_WINDOW = 0.25
+_PREDICT_MONITORS = {}
 _PREDICT_LOCK = threading.Lock()
 
 
 def prediction_threads(n_jobs, work):
     """Threads for a prediction of ``work`` multiply-adds in its first layer:
     one below :data:`PARALLEL_MIN_WORK` (no load reading at all), otherwise
-    what :class:`LoadMonitor` gives, read at most once per
-    :data:`PREDICT_LOAD_INTERVAL` for each ``n_jobs``."""
-    if work < PARALLEL_MIN_WORK:
-        effective_n_threads(n_jobs)  # the same n_jobs validation
+    what a process-wide :class:`LoadMonitor` for ``n_jobs`` gives, measured
+    over the time since its last measurement once that is at least
+    :data:`PREDICT_LOAD_WINDOW` (the last decision until then)."""
+    n_threads = effective_n_threads(n_jobs)
+    if work < PARALLEL_MIN_WORK or n_threads == 1:
         return 1
-    now = time.monotonic()
     with _PREDICT_LOCK:
-        cached = _PREDICT_LOAD.get(n_jobs)
-        if cached is not None and now - cached[0] < PREDICT_LOAD_INTERVAL:
-            return cached[1]
-    n = LoadMonitor(n_jobs).threads()
-    with _PREDICT_LOCK:
-        _PREDICT_LOAD[n_jobs] = (now, n)
-    return n
+        monitor = _PREDICT_MONITORS.get(n_jobs)
+        if monitor is None:
+            monitor = _PREDICT_MONITORS[n_jobs] = LoadMonitor(n_jobs)
+        return monitor.threads(PREDICT_LOAD_WINDOW)

@@ -221,28 +221,29 @@ def test_load_monitor_gives_busy_cores_back(monkeypatch):
     assert not fixed.adaptive and fixed.threads() == 3
 
 
-def test_prediction_reads_the_load_only_for_large_work_and_at_most_once_a_second(monkeypatch):
+def test_prediction_threads_follow_the_load_measured_over_a_window(monkeypatch):
+    """Predictions read the load only when they have work for threads, and
+    measure it over at least PREDICT_LOAD_WINDOW, not from one snapshot."""
     from sklearn_symnet import _threads
 
-    reads = []
-
-    class Monitor:
-        def __init__(self, n_jobs):
-            pass
-
-        def threads(self):
-            reads.append(1)
-            return 2
-
-    monkeypatch.setattr(_threads, "LoadMonitor", Monitor)
-    monkeypatch.setattr(_threads, "_PREDICT_LOAD", {})
-    clock = iter([100.0, 100.5, 101.6])
-    monkeypatch.setattr(_threads.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(_threads, "effective_n_threads", lambda n_jobs: 2 if n_jobs is None
+                        else n_jobs)
+    monkeypatch.setattr(_threads, "_PREDICT_MONITORS", {})
+    snapshots = []
+    monkeypatch.setattr(_threads, "_others_runnable", lambda: snapshots.append(1) or 0)
+    clock = iter([0.0, 0.0, 0.1, 0.3, 0.3])
+    busy = iter([10.0, 10.3])  # the whole machine over 0.3 s: 0.3 busy CPU-seconds
+    own = iter([5.0, 5.2])  # this process: 0.2 of them -> others 0.33 cores
+    monkeypatch.setattr(_threads.time, "perf_counter", lambda: next(clock))
+    monkeypatch.setattr(_threads.time, "process_time", lambda: next(own))
+    monkeypatch.setattr(_threads, "_proc_stat_busy", lambda: next(busy))
     big = _threads.PARALLEL_MIN_WORK
-    assert _threads.prediction_threads(None, big - 1) == 1 and reads == []  # small: no read
-    assert _threads.prediction_threads(None, big) == 2 and len(reads) == 1
-    assert _threads.prediction_threads(None, big) == 2 and len(reads) == 1  # 0.5 s later
-    assert _threads.prediction_threads(None, big) == 2 and len(reads) == 2  # 1.6 s later
+    assert _threads.prediction_threads(None, big - 1) == 1  # small: nothing read
+    assert _threads.prediction_threads(None, big) == 2 and snapshots == [1]  # snapshot
+    assert _threads.prediction_threads(None, big) == 2  # 0.1 s later: the last decision
+    assert _threads.prediction_threads(None, big) == 2 and snapshots == [1]  # measured
+    assert _threads.prediction_threads(3, big) == 3  # an explicit n_jobs: as given
+    monkeypatch.undo()
     with pytest.raises(ValueError, match="n_jobs == 0"):
         _threads.prediction_threads(0, 1)
 
