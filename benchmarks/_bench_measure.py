@@ -8,6 +8,12 @@
   from repeat to repeat, so a change of machine load hits both. Then
   ``predict(X_test)`` is timed (median of :data:`N_PREDICT_CALLS`, order
   alternating too).
+* Every timed call starts after :func:`settle`: a garbage collection and a
+  pause of :data:`SETTLE_S`, so that the previous model's threads are idle
+  (OpenBLAS's workers spin for up to about 0.1 s after a product: without
+  the pause, whichever model follows MLPClassifier shares the cores with
+  them; measured: SymNet's MNIST predict 48-87 ms right after MLP's, 27-31 ms
+  after 0.2 s).
 * Peak training memory: :mod:`tracemalloc` traces one extra, untimed epoch of
   a fresh clone of each model (initialisation included) after the timed
   ones, because tracing slows training down; on Linux the growth of the peak
@@ -35,6 +41,15 @@ from _bench_data import REPO_ROOT
 MODEL_NAMES = ("symnet", "mlp")
 LABELS = {"symnet": "SymNetClassifier", "mlp": "MLPClassifier"}
 N_PREDICT_CALLS = 3
+
+# Seconds of quiet before each timed call (see the module docstring).
+SETTLE_S = 0.2
+
+
+def settle():
+    """Collect garbage and let the previous model's threads go idle."""
+    gc.collect()
+    time.sleep(SETTLE_S)
 MIB = 2.0**20
 
 
@@ -329,7 +344,7 @@ def train_interleaved(models, data, *, epochs, first=0, memory="separate", log=N
         orders.append(order)
         for n in order:
             r = res[n]
-            gc.collect()
+            settle()
             rss_before = _read_status_kib("VmRSS")
             rss_reset = _reset_peak_rss()
             if memory == "timed":
@@ -350,7 +365,7 @@ def train_interleaved(models, data, *, epochs, first=0, memory="separate", log=N
 
     for k in range(N_PREDICT_CALLS):
         for n in order_for(names, first + k):
-            gc.collect()
+            settle()
             t0 = time.perf_counter()
             models[n].predict(X_test)
             res[n].setdefault("predict_s", []).append(time.perf_counter() - t0)
@@ -439,6 +454,6 @@ def best_epoch_times(models, X, y, classes, *, repeat, warmup=1, first=0):
     times = {n: [] for n in names}
     for k in range(repeat):
         for n in order_for(names, first + warmup + k):
-            gc.collect()
+            settle()
             times[n].append(partial_fit_epoch(models[n], X, y, classes))
     return times
