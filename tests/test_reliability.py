@@ -54,16 +54,20 @@ def test_large_step_setting_never_dies(digits, lr):
     assert np.all(model.dead_fraction_ == 0.0)  # flux neurons: never a zero gain
 
 
-@pytest.mark.parametrize("params, floor", [({}, 0.6), (LARGE_STEPS, 0.95)],
-                         ids=["defaults", "all-flux"])
-def test_partial_fit_three_classes_at_large_steps(params, floor):
+@pytest.mark.parametrize("params, n_calls, floor", [({}, 30, 0.6), (LARGE_STEPS, 30, 0.95),
+                                                    ({"beta_2": 0.9}, 100, 0.95)],
+                         ids=["defaults", "all-flux", "beta_2=0.9"])
+def test_partial_fit_three_classes_at_large_steps(params, n_calls, floor):
     # all-rate before issue 9: 0.335 (chance) after 100 partial_fit calls at lr 0.2;
-    # the defaults learn two of the three classes on this seed (0.877 over 3 seeds)
+    # the defaults learn two of the three classes on this seed (0.888 over 6 seeds):
+    # one class's output pair saturates in its atan tails and Adam's long second
+    # moment (beta_2 = 0.999) keeps its steps tiny; beta_2 = 0.9 forgets it
+    # (docs/model.md, section 3b)
     X, y = load_digits(n_class=3, return_X_y=True)
     Xtr, Xte, ytr, yte = train_test_split(X / 16, y, test_size=0.25, stratify=y,
                                           random_state=0)
     model = SymNetClassifier(learning_rate_init=0.2, random_state=0, **params)
-    for _ in range(30):
+    for _ in range(n_calls):
         quiet(model.partial_fit, Xtr, ytr, classes=[0, 1, 2])
     assert model.score(Xte, yte) > floor
 
