@@ -33,7 +33,6 @@ from ._optim import (
     PIDController,
     SegmentedOptimizer,
     SGDOptimizer,
-    state_matches,
 )
 from ._tables import LinearTable, NeuronTable
 from ._threads import LoadMonitor, blas_single_thread, prediction_threads
@@ -109,11 +108,6 @@ class BaseSymNet(CallbackSupport, BaseEstimator, metaclass=ABCMeta):
         "pid_max_step": [Interval(Real, 0, None, closed="right")],
         "n_jobs": [Integral, None],
     }
-
-    @abstractmethod
-    def __init__(self, **params):  # pragma: no cover - the estimators define theirs
-        for key, value in params.items():
-            setattr(self, key, value)
 
     # ------------------------------------------------------------------
     # Hooks
@@ -252,16 +246,16 @@ class BaseSymNet(CallbackSupport, BaseEstimator, metaclass=ABCMeta):
         else:
             output_scale = float(self.output_scale)
         head = self._make_head(n_outputs, readout, output_scale, target_state)
-        monitor = LoadMonitor(self.n_jobs)
+        monitor = LoadMonitor(self.n_jobs)  # read once per epoch, by the epoch loop
         net = SymNetwork(layer_units, tables, head, dtype, self.alpha, self.coef_bound,
-                         monitor.threads(), constants)
+                         monitor.n_threads, constants)
         if first_pass:
             net.initialize(rng, self.kink_start)
         else:
             self._start_params(net, dtype)
         optimizer = self._make_optimizer(net, dtype)
         if incremental and not first_pass:
-            self._continue_optimizer(optimizer, net, dtype)
+            self._continue_optimizer(optimizer)
 
         # validation split for early stopping
         if self.early_stopping:
@@ -284,30 +278,23 @@ class BaseSymNet(CallbackSupport, BaseEstimator, metaclass=ABCMeta):
 
         history = self._history(first_pass)
         del y_idx  # not needed any more (memory)
+        target_state.setdefault("n_outputs_", layer_units[-1])
         self._callback_epochs_begin(history, target_state, net, optimizer, rng, readout,
                                     output_scale, layer_units)
-        n_iter = self._epochs(net, optimizer, training_input(X, batch_size), Y, sw,
-                              train_rows, batch_size, rng, val, history, incremental,
-                              monitor)
-        # The epoch's loss is measured before its last step: make sure the final
-        # coefficients still give finite signals (a diverging solver may not).
         try:
+            n_iter = self._epochs(net, optimizer, training_input(X, batch_size), Y, sw,
+                                  train_rows, batch_size, rng, val, history, incremental,
+                                  monitor)
+            # The epoch's loss is measured before its last step: make sure the
+            # final coefficients still give finite signals (a diverging solver
+            # may not).
             net.predict_outputs(X[:32])
         except SignalOverflowError:
             raise ValueError(NON_FINITE_MESSAGE) from None
 
         # publish the new state in one go
-        target_state.setdefault("n_outputs_", layer_units[-1])
-        for key, value in target_state.items():
-            setattr(self, key, value)
-        self._publish(net, optimizer, rng, readout, output_scale, layer_units)
-        self.n_iter_ = n_iter
-        self.t_ = history["t"]
-        self.loss_curve_ = history["loss_curve"]
-        self.loss_ = self.loss_curve_[-1]
-        self.validation_scores_ = history["val_scores"]
-        self.best_validation_score_ = history["best_val"]
-        self.best_loss_ = None if self.early_stopping else history["best_loss"]
+        self._publish(history, target_state, n_iter, net, optimizer, rng, readout,
+                      output_scale, layer_units)
         self._warn_dead(net)
 
     def _trained_constants(self, tables, widths):
@@ -325,7 +312,7 @@ class BaseSymNet(CallbackSupport, BaseEstimator, metaclass=ABCMeta):
                 start = start.mean(axis=0, keepdims=True)
             out_tables.append(NeuronTable(start, table.coupling, table.a, table.b,
                                           table.flux_bound))
-            constants.append(ConstantParameters(start, self.neuron_params, m, reference))
+            constants.append(ConstantParameters(start, self.neuron_params, reference))
         return out_tables, constants
 
     def _make_optimizer(self, net, dtype):
@@ -359,19 +346,11 @@ class BaseSymNet(CallbackSupport, BaseEstimator, metaclass=ABCMeta):
                 constants = make(n_const, lr)
         return SegmentedOptimizer(weights, constants, net.n_weights)
 
-    def _continue_optimizer(self, optimizer, net, dtype):
+    def _continue_optimizer(self, optimizer):
         """partial_fit keeps the optimisers' state where it still fits."""
         state = getattr(self, "_optimizer_state", None)
-        if not isinstance(state, dict) or "weights" not in state:
-            return
-        if state_matches(state["weights"], self.solver, net.n_weights, dtype):
-            optimizer.weights.load_state(state["weights"])
-        const = state.get("constants")
-        kind = "pid" if self.neuron_solver == "pid" else self.solver
-        n_const = net.n_params - net.n_weights
-        if optimizer.constants is not None and const is not None and state_matches(
-                const, kind, n_const, dtype if kind != "pid" else np.float64):
-            optimizer.constants.load_state(const)
+        if isinstance(state, dict):
+            optimizer.load_state(state)
 
     def _history(self, first_pass):
         """The training history, continued across warm starts and partial_fit."""
@@ -390,7 +369,8 @@ class BaseSymNet(CallbackSupport, BaseEstimator, metaclass=ABCMeta):
     def _epochs(self, net, optimizer, source, Y, sw, train_rows, batch_size, rng, val,
                 h, incremental, monitor):
         """The epoch loop: shuffling, stopping, the best parameters.  Returns
-        the number of epochs run; updates the history ``h``."""
+        the number of epochs run; updates the history ``h``.  Raises
+        :class:`SignalOverflowError` where the signals overflow."""
         n_train = train_rows.shape[0]
         no_improvement = 0
         best_free = None
@@ -404,10 +384,7 @@ class BaseSymNet(CallbackSupport, BaseEstimator, metaclass=ABCMeta):
                 if self.shuffle:  # rng.permutation(train_rows), without a copy:
                     order.sort()  # the sorted rows again
                     rng.shuffle(order)
-                try:
-                    loss = net.train_epoch(source, Y, sw, order, batch_size, optimizer)
-                except SignalOverflowError:
-                    raise ValueError(NON_FINITE_MESSAGE) from None
+                loss = net.train_epoch(source, Y, sw, order, batch_size, optimizer)
                 optimizer.end_epoch()
                 if not (np.isfinite(loss) and np.all(np.isfinite(net.free))):
                     raise ValueError(NON_FINITE_MESSAGE)
@@ -418,11 +395,8 @@ class BaseSymNet(CallbackSupport, BaseEstimator, metaclass=ABCMeta):
                     print(f"Iteration {n_iter}, loss = {loss:.8f}")
                 if val is not None:
                     X_val, Y_val, sw_val, state = val
-                    try:
-                        Z = net.head.scale * net.predict_outputs(X_val)
-                        score = self._validation_score(Z, Y_val, sw_val, state)
-                    except SignalOverflowError:
-                        raise ValueError(NON_FINITE_MESSAGE) from None
+                    Z = net.head.scale * net.predict_outputs(X_val)
+                    score = self._validation_score(Z, Y_val, sw_val, state)
                     h["val_scores"].append(score)
                     if self.verbose:
                         print(f"Validation score: {score:f}")
@@ -480,11 +454,22 @@ class BaseSymNet(CallbackSupport, BaseEstimator, metaclass=ABCMeta):
     # ------------------------------------------------------------------
     # The fitted state
     # ------------------------------------------------------------------
-    def _publish(self, net, optimizer, rng, readout, output_scale, layer_units):
+    def _publish(self, history, target_state, n_iter, net, optimizer, rng, readout,
+                 output_scale, layer_units):
+        """Set every fitted attribute from a fit's state: at its end, and for
+        the fitted copies its callbacks get after each epoch."""
+        for key, value in target_state.items():
+            setattr(self, key, value)
+        self.n_iter_ = n_iter
+        self.t_ = history["t"]
+        self.loss_curve_ = list(history["loss_curve"])
+        self.loss_ = self.loss_curve_[-1]
+        self.validation_scores_ = (None if history["val_scores"] is None
+                                   else list(history["val_scores"]))
+        self.best_validation_score_ = history["best_val"]
+        self.best_loss_ = None if self.early_stopping else history["best_loss"]
         self.coefs_, self.intercepts_ = net.publish()
         self.neuron_constants_ = net.layer_constants()
-        self.fixed_points_ = [None if c is None else c[:, 3] / c[:, 2]
-                              for c in self.neuron_constants_]
         self._layer_couplings = [t.coupling for t in net.tables]
         neurons = [t for t in net.tables if t.coupling != "linear"]
         if neurons:  # the elements of the network's neurons (fitted or new)
@@ -527,6 +512,14 @@ class BaseSymNet(CallbackSupport, BaseEstimator, metaclass=ABCMeta):
             return None
         return self._neuron_of(self.neuron_constants_[-1][0], self._layer_couplings[-1],
                                self._elements, self._flux_bound)
+
+    @property
+    def fixed_points_(self):
+        """Per layer, the fixed points ``r / K3`` of :attr:`neuron_constants_`
+        (None for a layer without neurons)."""
+        check_is_fitted(self)
+        return [None if c is None else np.asarray(c)[:, 3] / np.asarray(c)[:, 2]
+                for c in self.neuron_constants_]
 
     @property
     def fixed_point_(self):
@@ -615,9 +608,7 @@ class BaseSymNet(CallbackSupport, BaseEstimator, metaclass=ABCMeta):
             free[w] = self._free[w]  # unchanged: keep the exact free parameters
         else:
             free[w] = ArctanBound(self.coef_bound).to_free(flat)
-        for c, sl, table in zip(net.constants, net._const_slices, net.tables):
-            if c is not None:  # trained constants continue from the tables'
-                free[sl] = c.to_free(table.constants)
+        net.constants_to_free(free)  # trained constants continue from the tables'
         net.set_free(free)
 
     def _bounded(self, free):
@@ -675,9 +666,8 @@ class BaseSymNet(CallbackSupport, BaseEstimator, metaclass=ABCMeta):
         net = SymNetwork(self._layer_units, self._fitted_tables(), head, dtype, 0.0, None,
                          prediction_threads(self.n_jobs, n_rows * self._layer_units[0]
                                             * self._layer_units[1]))
-        for W, b, Wn, bn in zip(coefs, intercepts, net.coefs, net.intercepts):
-            Wn[...] = W
-            bn[...] = b
+        # prediction only reads the coefficients: the checked arrays themselves
+        net.coefs, net.intercepts = coefs, intercepts
         return net
 
     def _n_head_outputs(self):

@@ -19,7 +19,8 @@ Everything lives here, so that the estimators need only
   (``BaseSymNet._fit_atomic``),
 * ``self._callback_epochs_begin(history, target_state, *publish_args)`` once,
   just before the epoch loop (``publish_args``: the arguments of
-  ``BaseSymNet._publish``), and
+  ``BaseSymNet._publish`` after the history, the target state and the epoch
+  count), and
 * ``if self._callback_epoch_end(n_iter): break`` once per epoch, after its
   bookkeeping and before the stopping tests.
 
@@ -48,19 +49,6 @@ _TASKS = "_symnet_epoch_tasks"  # the running fit's epoch tasks (during a fit on
 
 def _no_tasks():
     return None
-
-
-class _Lazy:
-    """A zero-argument callable computing its value once (the reconstruction
-    attributes shared by an epoch's end and the next epoch's begin)."""
-
-    def __init__(self, func, *args):
-        self._func, self._args, self._done, self._value = func, args, False, None
-
-    def __call__(self):
-        if not self._done:
-            self._value, self._done = self._func(*self._args), True
-        return self._value
 
 
 class _EpochTasks:
@@ -104,7 +92,9 @@ class _EpochTasks:
         next one; True where a callback asks to stop."""
         if self.current is None:  # pragma: no cover - more epochs than announced
             return False
-        reconstruction = _Lazy(self._attributes, estimator, n_iter)
+        # computed once, shared by this epoch's end and the next one's begin
+        reconstruction = functools.cache(functools.partial(self._attributes, estimator,
+                                                           n_iter))
         stop = self.current.call_on_fit_task_end(estimator=estimator,
                                                  **self._hooks(reconstruction))
         self.current = None
@@ -124,18 +114,7 @@ class _EpochTasks:
         to stop now (copies: training goes on with the network's arrays)."""
         scratch = copy.copy(estimator)
         scratch.__dict__.pop(_TASKS, None)
-        for key, value in self.target_state.items():
-            setattr(scratch, key, value)
-        scratch._publish(*self.publish_args)
-        h = self.history
-        scratch.n_iter_ = n_iter
-        scratch.t_ = h["t"]
-        scratch.loss_curve_ = list(h["loss_curve"])
-        if scratch.loss_curve_:
-            scratch.loss_ = scratch.loss_curve_[-1]
-        scratch.validation_scores_ = (None if h["val_scores"] is None
-                                      else list(h["val_scores"]))
-        scratch.best_validation_score_ = h["best_val"]
+        scratch._publish(self.history, self.target_state, n_iter, *self.publish_args)
         old = estimator.__dict__
         new = {key: value for key, value in scratch.__dict__.items()
                if key not in old or old[key] is not value}

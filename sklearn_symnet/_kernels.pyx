@@ -38,6 +38,15 @@ cdef double PI = 3.141592653589793
 # ---------------------------------------------------------------------------
 # Forward: steady-state signal and local gain of a layer of neurons
 # ---------------------------------------------------------------------------
+cdef inline Py_ssize_t _piece(const double *bp, Py_ssize_t nb, double u) noexcept nogil:
+    """The piece of input ``u``: the number of breakpoints ``bp[0:nb]`` (a
+    row, ``+inf`` padded) at or below it."""
+    cdef Py_ssize_t seg = 0
+    while seg < nb and u >= bp[seg]:
+        seg = seg + 1
+    return seg
+
+
 def rate_forward(
     floating[:, ::1] U,
     const double[:, ::1] breakpoints,
@@ -72,9 +81,7 @@ def rate_forward(
             for k in range(m):
                 row = k * ks
                 u = U[i, k]
-                seg = 0
-                while seg < nb and u >= breakpoints[row, seg]:
-                    seg = seg + 1
+                seg = _piece(&breakpoints[row, 0], nb, u)
                 if with_gain:
                     G[i, k] = <floating>gain[row, seg]
                 v = slope[row, seg] * u + intercept[row, seg]
@@ -118,9 +125,7 @@ def rate_constant_grads(
                 if e == 0:
                     continue
                 u = U[i, k]
-                seg = 0
-                while seg < nb and u >= breakpoints[row, seg]:
-                    seg = seg + 1
+                seg = _piece(&breakpoints[row, 0], nb, u)
                 a0 = a0 + e * (dc[row, seg, 0] + dd[row, seg, 0] * u)
                 a1 = a1 + e * (dc[row, seg, 1] + dd[row, seg, 1] * u)
                 a2 = a2 + e * (dc[row, seg, 2] + dd[row, seg, 2] * u)
@@ -163,6 +168,25 @@ cdef inline double _flux_level(double v, double c1, double beta, double sq) noex
     return 2.0 * v / (sq - c1)
 
 
+cdef struct Branch:
+    double z   # the atan argument of the bounded inflow
+    double sq  # sqrt(c1^2 - 4 beta v) = dv/dt
+    double t   # the input element's level
+
+
+cdef inline Branch _flux_branch(double u, const double *F) noexcept nogil:
+    """Raw input ``u`` to the stable branch of table row ``F`` (see
+    :func:`flux_forward`).  A struct, so that ``prange`` loops that assign
+    it keep it thread-private."""
+    cdef Branch b
+    cdef double v
+    b.z = _flux_z(u, F)
+    v = _flux_inflow(u, b.z, F)
+    b.sq = _flux_root(v, F[4], F[5])
+    b.t = _flux_level(v, F[4], F[5], b.sq)
+    return b
+
+
 def flux_forward(
     floating[:, ::1] U,
     const double[:, ::1] F,
@@ -188,7 +212,8 @@ def flux_forward(
     cdef Py_ssize_t n = U.shape[0], m = U.shape[1], i, k, row
     cdef Py_ssize_t ks = 1 if F.shape[0] > 1 else 0
     cdef Py_ssize_t bad = 0
-    cdef double u, z, v, sq, t, s
+    cdef double z, sq, t, s
+    cdef Branch br
     cdef const double *f
     cdef bint keep = levels is not None
     if F.shape[1] != 8 or (F.shape[0] != 1 and F.shape[0] != m):
@@ -200,11 +225,10 @@ def flux_forward(
             for k in range(m):
                 row = k * ks
                 f = &F[row, 0]
-                u = U[i, k]
-                z = _flux_z(u, f)
-                v = _flux_inflow(u, z, f)
-                sq = _flux_root(v, f[4], f[5])
-                t = _flux_level(v, f[4], f[5], sq)
+                br = _flux_branch(U[i, k], f)
+                z = br.z
+                sq = br.sq
+                t = br.t
                 if keep:
                     levels[i, k] = t
                 s = f[6] * t + f[7]
@@ -240,7 +264,8 @@ def flux_constant_grads(
     """
     cdef Py_ssize_t n = U.shape[0], m = U.shape[1], i, k, row
     cdef Py_ssize_t ks = 1 if F.shape[0] > 1 else 0
-    cdef double u, z, v, sq, t, e, w, a0, a1, a2, a3
+    cdef double sq, t, e, w, a0, a1, a2, a3
+    cdef Branch br
     cdef const double *f
     cdef const double *g
     cdef bint kept = levels is not None
@@ -267,11 +292,9 @@ def flux_constant_grads(
                     t = levels[i, k]
                     sq = -(f[4] + 2.0 * f[5] * t)
                 else:
-                    u = U[i, k]
-                    z = _flux_z(u, f)
-                    v = _flux_inflow(u, z, f)
-                    sq = _flux_root(v, f[4], f[5])
-                    t = _flux_level(v, f[4], f[5], sq)
+                    br = _flux_branch(U[i, k], f)
+                    sq = br.sq
+                    t = br.t
                 # p dt/dtheta = p (dbeta t^2 + dc1 t) / sq
                 w = f[6] / sq if sq > 0.0 else 0.0
                 a0 = a0 + e * (g[2] * t + g[3] + w * (g[1] * t * t + g[0] * t))

@@ -44,7 +44,6 @@ class OutputHead:
         self.scale = float(scale)
         self.loss = loss
         self.group = int(group) if loss == "softmax" else 1
-        self.n_neurons = 2 * self.n_outputs if readout == "difference" else self.n_outputs
 
     def outputs(self, S, out=None):
         """``z`` from the output signals (before ``scale``)."""

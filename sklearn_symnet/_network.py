@@ -91,10 +91,6 @@ class SymNetwork:
         self.dead_counts = None
         self.dead_samples = 0
 
-    @property
-    def trains_constants(self):
-        return any(c is not None for c in self.constants)
-
     def _views(self, flat, coefs):
         out, pos = [], 0 if coefs else self.n_coef
         for n_in, n_out in self._shapes:
@@ -141,9 +137,14 @@ class SymNetwork:
             w = slice(0, self.n_weights)
             self.free[w] = self.bound.to_free(self.coef[w])
             self.bound.to_coef(self.free[w], self.coef[w])
+        self.constants_to_free(self.free)
+
+    def constants_to_free(self, free):
+        """Write the free parameters of the tables' current constants into the
+        constants' segments of ``free`` (where they are trained)."""
         for c, sl, table in zip(self.constants, self._const_slices, self.tables):
             if c is not None:
-                self.free[sl] = c.to_free(table.constants)
+                free[sl] = c.to_free(table.constants)
 
     def set_free(self, free):
         """Load a flat vector of free parameters (copied) and everything it
@@ -157,7 +158,8 @@ class SymNetwork:
             self.bound.to_coef(self.free[w], self.coef[w])
         for c, sl, table in zip(self.constants, self._const_slices, self.tables):
             if c is not None:
-                table.rebuild(c.to_constants(self.free[sl]), self.n_threads)
+                table.rebuild(c.to_constants(self.free[sl], out=table.constants),
+                              self.n_threads)
 
     # ------------------------------------------------------------------
     # Forward signal propagation (training and prediction)
@@ -208,13 +210,11 @@ class SymNetwork:
         G = [np.empty_like(u) for u in U]
         with blas_single_thread():
             for start, stop, first in prediction_chunks(X, self.dtype):
-                m = stop - start
-                Uc = [np.empty((m, w), dtype=self.dtype) for w in widths]
-                Sc = [np.empty_like(u) for u in Uc]
-                Gc = [np.empty_like(u) for u in Uc]
-                self._forward(first, m, Uc, Sc, Gc, True, self.n_threads)
-                for full, part in zip(U + S + G, Uc + Sc + Gc):
-                    full[start:stop] = part
+                # row slices of C-contiguous arrays: each chunk is written in place
+                rows = slice(start, stop)
+                self._forward(first, stop - start, [u[rows] for u in U],
+                              [s[rows] for s in S], [g[rows] for g in G], True,
+                              self.n_threads)
         return U, S, G
 
     # ------------------------------------------------------------------

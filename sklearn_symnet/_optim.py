@@ -9,7 +9,21 @@ import numpy as np
 from . import _kernels
 
 
-class _EpochSchedule:
+class _Resumable:
+    """An optimiser whose :meth:`state` another one of the same shape can load."""
+
+    def accepts(self, state):
+        """Whether ``state`` (an earlier :meth:`state`) can continue this
+        optimiser: the same solver, and arrays of the same shapes and dtypes."""
+        own = self.state()
+        if not isinstance(state, dict) or state.get("solver") != own["solver"]:
+            return False
+        return all(isinstance(state.get(k), np.ndarray) and state[k].shape == v.shape
+                   and state[k].dtype == v.dtype
+                   for k, v in own.items() if isinstance(v, np.ndarray))
+
+
+class _EpochSchedule(_Resumable):
     """Step size ``learning_rate_init * decay ** epochs`` (epochs completed,
     counted across ``partial_fit`` calls); ``decay=1`` is constant."""
 
@@ -158,14 +172,6 @@ class ArctanBound:
         _kernels.bound_chain(free, grad, self.bound)
 
 
-def state_matches(state, solver, n_params, dtype):
-    """Whether an optimiser ``state`` can continue a vector of ``n_params``."""
-    if not isinstance(state, dict) or state.get("solver") != solver:
-        return False
-    arr = {"adam": "ms", "sgd": "velocities", "pid": "v"}[solver]
-    return state[arr].shape == (n_params,) and state[arr].dtype == np.dtype(dtype)
-
-
 # ---------------------------------------------------------------------------
 # Trained neuron constants: parameterisation and per-neuron PID control
 # ---------------------------------------------------------------------------
@@ -189,22 +195,23 @@ class ConstantParameters:
     which : {"shape", "all"}
         ``"shape"`` trains K1 and K2 (K3 and r stay at ``initial``);
         ``"all"`` trains K1, K2, K3 and r.
-    n_units : int
-        Units of the layer (the gradient of a shared row sums over them).
+    reference : ndarray of shape (n_rows, 4) or (1, 4), default=None
+        The constants the floors and ratio bounds are taken from (the
+        estimator's parameters; ``initial`` when None), so that continued
+        training keeps the same bounds.
     """
 
     K3_FLOOR = 0.1  # K3_min = 0.1 * initial K3
     R_FLOOR = 0.05  # r_min = 0.05 * initial r
     KAPPA_MAX = 4.0
 
-    def __init__(self, initial, which, n_units, reference=None):
+    def __init__(self, initial, which, reference=None):
         initial = np.array(initial, dtype=np.float64, ndmin=2)
         ref = initial if reference is None else np.array(reference, dtype=np.float64,
                                                          ndmin=2)
         ref = np.broadcast_to(ref, initial.shape)
         self.which = which
         self.n_rows = initial.shape[0]
-        self.n_units = int(n_units)
         self.n_free = 2 if which == "shape" else 4
         self.size = self.n_rows * self.n_free
         self.fixed = initial.copy()  # K3 and r of "shape"
@@ -227,11 +234,13 @@ class ConstantParameters:
             phi[:, 3] = _softplus_inv(np.maximum(c[:, 3] - self.r_min, 1e-12))
         return phi.ravel()
 
-    def to_constants(self, free):
+    def to_constants(self, free, out=None):
         """Constants (n_rows, 4) of free parameters (the compiled
-        :func:`sklearn_symnet._kernels.constants_from_free`)."""
+        :func:`sklearn_symnet._kernels.constants_from_free`), into ``out``
+        (float64, C-contiguous) when given."""
         phi = _flat(free)
-        out = np.empty((self.n_rows, 4))
+        if out is None:
+            out = np.empty((self.n_rows, 4))
         _kernels.constants_from_free(phi, self.fixed, self.kappa_max, self.k3_min,
                                      self.r_min, out)
         return out
@@ -259,7 +268,7 @@ def _flat(free):
     return np.ascontiguousarray(free).reshape(-1)
 
 
-class PIDController:
+class PIDController(_Resumable):
     """Per-neuron PID control of the constants' free parameters (P2, reconstructed).
 
     One controller per neuron and constant, fed only by that parameter's own
@@ -345,6 +354,10 @@ class SegmentedOptimizer:
                 "constants": None if self.constants is None else self.constants.state()}
 
     def load_state(self, state):
-        self.weights.load_state(state["weights"])
-        if self.constants is not None and state.get("constants") is not None:
+        """Continue each part from ``state`` where its part still fits (the
+        same solver, arrays of the same shapes and dtypes); a part that does
+        not fit starts afresh."""
+        if self.weights.accepts(state.get("weights")):
+            self.weights.load_state(state["weights"])
+        if self.constants is not None and self.constants.accepts(state.get("constants")):
             self.constants.load_state(state["constants"])

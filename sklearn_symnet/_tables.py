@@ -26,7 +26,6 @@ from ._neuron import CONSTANT_MATRICES, N_ELEMENTS
 # Fraction of the distance to the flux coupling's fold (and, with
 # flux_bound="branch", to the branch's top) that the bounded inflow may use.
 FLUX_INPUT_FRACTION = 0.9
-CONSTANT_NAMES = ("K1", "K2", "K3", "r")
 
 _CONSTANT_MATRICES = np.ascontiguousarray(CONSTANT_MATRICES)
 
@@ -52,8 +51,6 @@ class NeuronTable:
     Attributes
     ----------
     constants : ndarray of shape (n_rows, 4)
-    fixed_points : ndarray of shape (n_rows,)
-        ``r / K3`` per row.
     responds : ndarray of bool, shape (n_rows,)
         Whether the output element's steady state depends on the input.
     """
@@ -70,15 +67,19 @@ class NeuronTable:
     def n_rows(self):
         return self.constants.shape[0]
 
+    @property
+    def fixed_points(self):
+        """``r / K3`` per row."""
+        return self.constants[:, 3] / self.constants[:, 2]
+
     def rebuild(self, constants, n_threads=1):
         """Recompute every table for new constants (same coupling and elements);
-        ``n_threads`` OpenMP threads for wide layers."""
-        self.constants = np.ascontiguousarray(_as_constants(constants))
-        self._n_threads = n_threads
-        K1, K2, K3, r = self.constants.T
-        self.fixed_points = r / K3
+        ``n_threads`` OpenMP threads for wide layers.  ``constants`` may be
+        this table's own :attr:`constants`, written in place (no copy)."""
+        if constants is not getattr(self, "constants", None):
+            self.constants = np.ascontiguousarray(_as_constants(constants))
         if self.coupling == "rate":
-            self._build_rate()
+            self._build_rate(n_threads)
         else:
             self._build_flux()
 
@@ -138,7 +139,7 @@ class NeuronTable:
     # ------------------------------------------------------------------
     # Rate coupling: the complementarity problem's pieces
     # ------------------------------------------------------------------
-    def _build_rate(self):
+    def _build_rate(self, n_threads):
         """Exact solution of the rate coupling's complementarity problem (the
         compiled builder :func:`sklearn_symnet._kernels.rate_tables`; one unit
         per table row).
@@ -170,10 +171,8 @@ class NeuronTable:
             self._sets = np.zeros((n, P), dtype=np.int32)  # no previous pieces
         _kernels.rate_tables(theta, self.a, self.b, _CONSTANT_MATRICES, self._bp, self._Pm,
                              self._Qm, self._gain, self._slope, self._icpt, self._dc,
-                             self._dd, self.n_pieces, self._sets, self._build_threads(n))
-
-    def _build_threads(self, n):
-        return self._n_threads if n >= 64 else 1
+                             self._dd, self.n_pieces, self._sets,
+                             n_threads if n >= 64 else 1)
 
     def breakpoints_first(self):
         """Rate coupling: each row's first breakpoint, below which the input

@@ -127,7 +127,7 @@ def _layer_spec(table, n_units, dtype):
             finite = np.isfinite(um)
             # v = A atan(c u) + B u: A = u_max (2/pi), B = 0 on a bounded side;
             # A = c = 0, B = 1 on an unbounded side (v = u)
-            A = np.where(finite, np.where(finite, um, 0.0) * (2.0 / np.pi), 0.0)
+            A = np.where(finite, um, 0.0) * (2.0 / np.pi)
             # the kernel keeps |v| strictly below a finite bound
             um_d = np.where(finite, um, 1.0).astype(dtype)
             bound = np.where(finite, np.nextafter(um_d, np.zeros((), dtype)), np.inf)
@@ -361,10 +361,10 @@ def _check_io(operator, n_outputs):
 
 
 def _float_type(operator):
+    """The tensor type of the float outputs (see :func:`_output_dtype`)."""
     from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType
 
-    return (DoubleTensorType if isinstance(operator.inputs[0].type, DoubleTensorType)
-            else FloatTensorType)
+    return DoubleTensorType if _output_dtype(operator) == np.float64 else FloatTensorType
 
 
 def _classifier_shape(operator):
@@ -403,19 +403,26 @@ def _regressor_shape(operator):
     operator.outputs[0].set_type(_float_type(operator)([N, int(est.n_outputs_)]))
 
 
-def _convert_classifier(scope, operator, container):
-    """skl2onnx converter of :class:`SymNetClassifier`."""
-    from onnx import TensorProto
-
+def _network_outputs(scope, operator, container):
+    """The network's head outputs ``z`` in the graph: ``(est, spec, b, Z, o,
+    Zo)`` with ``b`` a builder in the model's dtype and ``Z`` in it, ``o`` one
+    in the outputs' dtype and ``Zo`` there (the package computes what follows
+    z in float64: so does the graph where the output is float64)."""
     est = operator.raw_operator
     spec = _network_spec(est)
     b = _Builder(scope, container, spec["dtype"])
     Z = b.network(_input_in_model_dtype(b, operator), spec)
-    label_out, proba_out = operator.outputs[0].full_name, operator.outputs[1].full_name
-    # the package computes the probabilities in float64 from z: so does the
-    # graph where the output is float64
     o = _Builder(scope, container, _output_dtype(operator))
     Zo = Z if o.proto == b.proto else b.cast(Z, o.proto)
+    return est, spec, b, Z, o, Zo
+
+
+def _convert_classifier(scope, operator, container):
+    """skl2onnx converter of :class:`SymNetClassifier`."""
+    from onnx import TensorProto
+
+    est, spec, b, Z, o, Zo = _network_outputs(scope, operator, container)
+    label_out, proba_out = operator.outputs[0].full_name, operator.outputs[1].full_name
     scale = o.const(spec["scale"], "output_scale")
     if est._multilabel:
         n = len(est.classes_)
@@ -439,12 +446,7 @@ def _convert_classifier(scope, operator, container):
 
 def _convert_regressor(scope, operator, container):
     """skl2onnx converter of :class:`SymNetRegressor`."""
-    est = operator.raw_operator
-    spec = _network_spec(est)
-    b = _Builder(scope, container, spec["dtype"])
-    Z = b.network(_input_in_model_dtype(b, operator), spec)
-    o = _Builder(scope, container, _output_dtype(operator))
-    Zo = Z if o.proto == b.proto else b.cast(Z, o.proto)
+    est, spec, _, _, o, Zo = _network_outputs(scope, operator, container)
     # output_scale_ * z * target_scale_ + target_mean_, in the package's order
     y = o.op("Mul", [Zo, o.const(spec["scale"], "output_scale")])
     y = o.op("Mul", [y, o.const(np.asarray(est.target_scale_)[None, :], "target_scale")])

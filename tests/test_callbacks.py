@@ -135,6 +135,9 @@ def test_fitted_estimator_of_an_epoch_is_the_model_after_it(name, make, data):
         _same_model(fitted, short)
         np.testing.assert_array_equal(fitted.predict(X), short.predict(X))
         assert fitted.loss_curve_ == short.loss_curve_
+        # every fitted attribute, as the fit stopped there publishes it
+        assert fitted.n_outputs_ == short.n_outputs_
+        assert fitted.best_loss_ == short.best_loss_ and fitted.t_ == short.t_
     # the next epoch begins from the model the previous one ended with
     begins = [e for e in rec.log if e[0] == "begin" and e[2] == "epoch"]
     assert begins[0][4]["fitted"] is None  # nothing fitted before the first epoch

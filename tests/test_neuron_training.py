@@ -365,7 +365,7 @@ def build_network(coupling, which, sharing, squared, seed):
         rows = 1 if sharing == "layer" else m
         start = np.array([0.3, 0.2, 1.0, 1.0]) * (1 + 0.2 * rng.uniform(-1, 1, (rows, 4)))
         tables.append(NeuronTable(start, coupling, 0, 1))
-        constants.append(ConstantParameters(start, which, m))
+        constants.append(ConstantParameters(start, which))
     head = (OutputHead(3, "difference", 1.5, "squared") if squared
             else OutputHead(3, "difference", 2.0, "softmax", 3))
     net = SymNetwork(layer_units, tables, head, np.float64, 0.01, None, 1, constants)
@@ -468,13 +468,13 @@ def test_constraints_hold_after_many_large_steps(solver, coupling):
 
 def test_parameterisation_round_trip_and_bounds():
     init = np.array([[0.3, -0.2, 1.5, 0.7], [-1.0, 0.4, 0.5, 2.0]])
-    cp = ConstantParameters(init, "all", 2)
+    cp = ConstantParameters(init, "all")
     np.testing.assert_allclose(cp.to_constants(cp.to_free(init)), init, rtol=1e-12)
     huge = np.array([1e6, -1e6, -1e6, -1e6, -1e6, 1e6, 1e6, 1e6])
     c = cp.to_constants(huge)
     assert np.all(c[:, 2] > 0) and np.all(c[:, 3] > 0)
     assert np.all(np.abs(c[:, :2] / c[:, 2:3]) <= cp.kappa_max[:, None])
-    shape = ConstantParameters(init, "shape", 2)
+    shape = ConstantParameters(init, "shape")
     assert shape.size == 4
     np.testing.assert_array_equal(shape.to_constants(shape.to_free(init))[:, 2:], init[:, 2:])
 
@@ -483,7 +483,7 @@ def test_parameterisation_chain_rule():
     init = np.array([[0.3, -0.2, 1.5, 0.7]])
     rng = np.random.RandomState(0)
     for which in ("shape", "all"):
-        cp = ConstantParameters(init, which, 3)
+        cp = ConstantParameters(init, which)
         phi = cp.to_free(init) + rng.normal(0, 0.3, cp.size)
         w = rng.normal(size=(1, 4))  # L(theta) = w . theta, summed over 3 units
         grad = cp.chain(phi, np.repeat(w, 3, axis=0))

@@ -26,10 +26,8 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
 from threadpoolctl import threadpool_limits
 
-from sklearn_symnet import SymNetClassifier, WuxingNeuron, _network
-
-# threads are used only above this much work per kernel call (see _network.py)
-PARALLEL_MIN_WORK = getattr(_network, "PARALLEL_MIN_WORK", 2_000_000)
+from sklearn_symnet import SymNetClassifier, WuxingNeuron
+from sklearn_symnet._threads import PARALLEL_MIN_WORK  # threads are used above it
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
