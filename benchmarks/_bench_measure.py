@@ -12,8 +12,8 @@
   pause of :data:`SETTLE_S`, so that the previous model's threads are idle
   (OpenBLAS's workers spin for up to about 0.1 s after a product: without
   the pause, whichever model follows MLPClassifier shares the cores with
-  them; measured: SymNet's MNIST predict 48-87 ms right after MLP's, 27-31 ms
-  after 0.2 s).
+  them; measured by ``bench_overheads.py``: SymNet's MNIST predict 51-92 ms
+  right after MLP's, 29-32 ms after 0.2 s).
 * Peak training memory: :mod:`tracemalloc` traces one extra, untimed epoch of
   a fresh clone of each model (initialisation included) after the timed
   ones, because tracing slows training down; on Linux the growth of the peak

@@ -39,3 +39,11 @@ def test_bench_reliability_one_case():
     rows, names = rel.run([("SymNet", {})], cases=["2-sample fit, then 30 partial_fit"])
     assert names == ["MLPClassifier", "SymNet"] and len(rows) == 1
     assert rows[0]["SymNet"] > 0.9 and rows[0]["MLPClassifier"] > 0.9
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_bench_overheads_measures_each_cost():
+    bench = load_script("benchmarks/bench_overheads.py")
+    assert bench.minibatch(n=1000, epochs=1) > 0
+    costs = bench.tables(repeat=40)
+    assert len(costs) == 10 and all(v > 0 for v in costs.values())
