@@ -40,11 +40,25 @@ cdef double PI = 3.141592653589793
 # ---------------------------------------------------------------------------
 cdef inline Py_ssize_t _piece(const double *bp, Py_ssize_t nb, double u) noexcept nogil:
     """The piece of input ``u``: the number of breakpoints ``bp[0:nb]`` (a
-    row, ``+inf`` padded) at or below it."""
-    cdef Py_ssize_t seg = 0
-    while seg < nb and u >= bp[seg]:
-        seg = seg + 1
+    sorted row, ``+inf`` padded) at or below it.  Counted without branches
+    (``nb`` is the tables' used width, a few): an input's piece is data, and
+    a mispredicted branch per entry cost more than the comparisons."""
+    cdef Py_ssize_t seg = 0, j
+    for j in range(nb):
+        seg = seg + (u >= bp[j])
     return seg
+
+
+cdef Py_ssize_t _used_breakpoints(const double[:, ::1] breakpoints) noexcept nogil:
+    """Columns of the breakpoint rows that hold a finite breakpoint in some row
+    (the rest is ``+inf`` padding, which no finite input reaches)."""
+    cdef Py_ssize_t r, j, used = 0
+    for r in range(breakpoints.shape[0]):
+        for j in range(breakpoints.shape[1] - 1, used - 1, -1):
+            if breakpoints[r, j] < INFINITY:
+                used = j + 1
+                break
+    return used
 
 
 def rate_forward(
@@ -70,7 +84,7 @@ def rate_forward(
     unless ``S`` overflows).
     """
     cdef Py_ssize_t n = U.shape[0], m = U.shape[1], i, k, seg, row
-    cdef Py_ssize_t nb = breakpoints.shape[1]
+    cdef Py_ssize_t nb = _used_breakpoints(breakpoints)
     cdef Py_ssize_t ks = 1 if slope.shape[0] > 1 else 0
     cdef Py_ssize_t bad = 0
     cdef double u, v
@@ -108,7 +122,7 @@ def rate_constant_grads(
     identical results for any thread count.
     """
     cdef Py_ssize_t n = U.shape[0], m = U.shape[1], i, k, seg, row
-    cdef Py_ssize_t nb = breakpoints.shape[1]
+    cdef Py_ssize_t nb = _used_breakpoints(breakpoints)
     cdef Py_ssize_t ks = 1 if dc.shape[0] > 1 else 0
     cdef double u, e, a0, a1, a2, a3
     if dc.shape[0] != 1 and dc.shape[0] != m:
@@ -1416,6 +1430,81 @@ def adam_step(
             m1[i] = a
             m2[i] = v
             param[i] = param[i] - lr * a / (_sqrt(v) + ep)
+
+
+cdef Py_ssize_t ADJUST_BLOCK = 2048  # entries per block: four arrays of it fit in L2
+cdef Py_ssize_t ADJUST_MAX_BLOCKS = 512
+
+
+def adam_adjust(
+    floating[::1] param,
+    floating[::1] grad,
+    floating[::1] m1,
+    floating[::1] m2,
+    Py_ssize_t n_coef,
+    double alpha,
+    double inv_weight,
+    double lr_t,
+    double beta1,
+    double beta2,
+    double eps,
+    int n_threads=1,
+):
+    """:func:`finish_gradient` then :func:`adam_step`, in one pass.
+
+    For parameters that are the coefficients themselves (no arctan bound):
+    ``grad`` holds the summed adjustment signals and becomes the loss
+    gradient (``finish_gradient``'s, bit for bit), and ``param``, ``m1``,
+    ``m2`` take ``adam_step``'s update (bit for bit).  Each block of entries
+    is read once, by one thread.  Returns ``sum(param[:n_coef] ** 2)`` before
+    the step (the loss's L2 term), summed in blocks whose layout depends only
+    on the length: the same value for any thread count.
+    """
+    cdef Py_ssize_t n = param.shape[0], i, j, blk, lo, hi, hi_c, n4
+    cdef Py_ssize_t size = ADJUST_BLOCK, n_blocks
+    cdef double partial[512]
+    cdef double s0, s1, s2, s3, total = 0.0
+    cdef floating g, a, v, b1 = beta1, b2 = beta2, k1 = 1.0 - beta1
+    cdef floating k2 = 1.0 - beta2, lr = lr_t, ep = eps
+    if grad.shape[0] != n or m1.shape[0] != n or m2.shape[0] != n or n_coef > n:
+        raise ValueError("adam_adjust: inconsistent shapes")
+    if n > size * ADJUST_MAX_BLOCKS:
+        size = (n + ADJUST_MAX_BLOCKS - 1) // ADJUST_MAX_BLOCKS
+    n_blocks = (n + size - 1) // size
+    with nogil:
+        for blk in prange(n_blocks, schedule="static", num_threads=n_threads):
+            lo = blk * size
+            hi = min(lo + size, n)
+            hi_c = min(max(n_coef, lo), hi)
+            # the L2 term: four running sums over the block's coefficients
+            s0 = 0.0
+            s1 = 0.0
+            s2 = 0.0
+            s3 = 0.0
+            n4 = (hi_c - lo) // 4
+            for j in range(n4):
+                i = lo + 4 * j
+                s0 = s0 + <double>param[i] * param[i]
+                s1 = s1 + <double>param[i + 1] * param[i + 1]
+                s2 = s2 + <double>param[i + 2] * param[i + 2]
+                s3 = s3 + <double>param[i + 3] * param[i + 3]
+            for i in range(lo + 4 * n4, hi_c):
+                s0 = s0 + <double>param[i] * param[i]
+            partial[blk] = (s0 + s1) + (s2 + s3)
+            for i in range(lo, hi_c):
+                grad[i] = <floating>((alpha * param[i] - grad[i]) * inv_weight)
+            for i in range(hi_c, hi):
+                grad[i] = <floating>(-grad[i] * inv_weight)
+            for i in range(lo, hi):
+                g = grad[i]
+                a = b1 * m1[i] + k1 * g
+                v = b2 * m2[i] + k2 * g * g
+                m1[i] = a
+                m2[i] = v
+                param[i] = param[i] - lr * a / (_sqrt(v) + ep)
+        for blk in range(n_blocks):
+            total = total + partial[blk]
+    return total
 
 
 def sgd_step(

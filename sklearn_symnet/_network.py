@@ -308,13 +308,16 @@ class SymNetwork:
         if weight <= 0:
             return None
         self._backward(source, rows, U, S, G, E, levels, nt, n_threads)
-        # coefficient adjustment (finish_gradient returns the L2 norm's square)
-        sq = _kernels.finish_gradient(self.grad, self.coef, self.n_coef, self.alpha,
-                                      1.0 / weight)
-        loss = (loss + 0.5 * self.alpha * sq) / weight
-        if self.bound is not None:
+        # coefficient adjustment (sq: the L2 norm's square, for the loss)
+        if self.bound is None:  # the free parameters are the coefficients: one pass
+            sq = optimizer.adjust(self.free, self.grad, self.n_coef, self.alpha,
+                                  1.0 / weight, n_threads)
+        else:
+            sq = _kernels.finish_gradient(self.grad, self.coef, self.n_coef, self.alpha,
+                                          1.0 / weight)
             self.bound.chain(self.free[: self.n_weights], self.grad[: self.n_weights])
-        optimizer.step(self.free, self.grad, n_threads)
+            optimizer.step(self.free, self.grad, n_threads)
+        loss = (loss + 0.5 * self.alpha * sq) / weight
         self._free_changed()
         return loss
 

@@ -9,7 +9,25 @@ import numpy as np
 from . import _kernels
 
 
-class _Resumable:
+class Optimizer:
+    """What the network asks of an optimiser: :meth:`step` from a loss
+    gradient, and :meth:`adjust` from the summed adjustment signals."""
+
+    def step(self, params, grads, n_threads=1):  # pragma: no cover (abstract)
+        raise NotImplementedError
+
+    def adjust(self, params, sums, n_coef, alpha, inv_weight, n_threads=1):
+        """One step from the minibatch's summed adjustment signals ``sums``
+        (``sum_i w_i s_j delta_k``, overwritten by the loss gradient: the L2
+        penalty ``alpha`` on the first ``n_coef`` entries, divided by the total
+        sample weight), for parameters that are the coefficients themselves.
+        Returns ``sum(params[:n_coef] ** 2)`` before the step."""
+        sq = _kernels.finish_gradient(sums, params, n_coef, alpha, inv_weight)
+        self.step(params, sums, n_threads)
+        return sq
+
+
+class _Resumable(Optimizer):
     """An optimiser whose :meth:`state` another one of the same shape can load."""
 
     def accepts(self, state):
@@ -67,17 +85,26 @@ class AdamOptimizer(_EpochSchedule):
         self.ms = np.zeros(n_params, dtype=dtype)
         self.vs = np.zeros(n_params, dtype=dtype)
 
+    def _step_size(self):
+        """The step of update ``t`` with Adam's bias correction folded in."""
+        return (self.learning_rate * np.sqrt(1 - self.beta_2**self.t)
+                / (1 - self.beta_1**self.t))
+
     def step(self, params, grads, n_threads=1):
         """Update ``params`` in place from ``grads`` (both flat)."""
         self.t += 1
-        lr = (
-            self.learning_rate
-            * np.sqrt(1 - self.beta_2**self.t)
-            / (1 - self.beta_1**self.t)
-        )
-        _kernels.adam_step(params, grads, self.ms, self.vs, lr, self.beta_1,
+        _kernels.adam_step(params, grads, self.ms, self.vs, self._step_size(), self.beta_1,
                            self.beta_2, self.epsilon,
                            n_threads if params.shape[0] >= 50_000 else 1)
+
+    def adjust(self, params, sums, n_coef, alpha, inv_weight, n_threads=1):
+        """:meth:`Optimizer.adjust` in one compiled pass
+        (:func:`sklearn_symnet._kernels.adam_adjust`, bit-identical)."""
+        self.t += 1
+        return _kernels.adam_adjust(params, sums, self.ms, self.vs, n_coef, alpha,
+                                    inv_weight, self._step_size(), self.beta_1,
+                                    self.beta_2, self.epsilon,
+                                    n_threads if params.shape[0] >= 50_000 else 1)
 
     def state(self):
         """The optimiser's state as plain values and its arrays (not copied: an
@@ -329,7 +356,7 @@ class PIDController(_Resumable):
         self.previous[...] = state["previous"]
 
 
-class SegmentedOptimizer:
+class SegmentedOptimizer(Optimizer):
     """The coefficients' optimiser on the first ``n_weights`` free parameters
     and the constants' optimiser (or none) on the rest."""
 
@@ -343,6 +370,19 @@ class SegmentedOptimizer:
         self.weights.step(params[:w], grads[:w], n_threads)
         if self.constants is not None and params.shape[0] > w:
             self.constants.step(params[w:], grads[w:], n_threads)
+
+    def adjust(self, params, sums, n_coef, alpha, inv_weight, n_threads=1):
+        """:meth:`Optimizer.adjust` for the weights (whose first ``n_coef``
+        entries carry the L2 penalty), and the constants' step from their
+        finished gradient."""
+        w = self.n_weights
+        sq = self.weights.adjust(params[:w], sums[:w], n_coef, alpha, inv_weight,
+                                 n_threads)
+        if params.shape[0] > w:
+            _kernels.finish_gradient(sums[w:], params[w:], 0, alpha, inv_weight)
+            if self.constants is not None:
+                self.constants.step(params[w:], sums[w:], n_threads)
+        return sq
 
     def end_epoch(self):
         self.weights.end_epoch()

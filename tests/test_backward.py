@@ -20,6 +20,7 @@ from sklearn_symnet import SymNetClassifier, WuxingNeuron
 from sklearn_symnet._inputs import training_input as make_input
 from sklearn_symnet._losses import OutputHead
 from sklearn_symnet._network import SymNetwork
+from sklearn_symnet._optim import Optimizer
 from sklearn_symnet._tables import LinearTable
 
 
@@ -43,7 +44,7 @@ GRAD_RTOL = 1e-6
 LOSS_ATOL = 1e-12
 
 
-class Recorder:
+class Recorder(Optimizer):
     """An optimiser that records the gradient it is given and moves nothing."""
 
     def __init__(self):

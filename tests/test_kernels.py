@@ -500,6 +500,32 @@ def test_rate_forward_one_table_row_per_unit():
                        G[:, :2].copy(), True, 1)
 
 
+def test_rate_forward_reads_only_used_breakpoints():
+    """The piece is counted over the columns that hold a finite breakpoint in
+    some row (the rest is +inf padding): rows of 0, 1 and 3 breakpoints in a
+    table 6 wide, inputs on, beside and between every breakpoint, and the
+    padded pieces (repeats of the last) for inputs beyond all of them."""
+    rng = np.random.default_rng(3)
+    bp = np.full((3, 6), np.inf)
+    bp[1, 0] = 0.5
+    bp[2, :3] = [-2.0, 0.0, 1.5]
+    slope = np.repeat(rng.uniform(0.1, 2.0, (3, 4)), [1, 1, 1, 4], axis=1)
+    icpt = np.repeat(rng.uniform(-1.0, 1.0, (3, 4)), [1, 1, 1, 4], axis=1)
+    gain = -slope
+    cols = [-9.0, -2.0, np.nextafter(-2.0, -3), 0.0, np.nextafter(0.0, -1), 0.5, 1.0,
+            1.5, np.nextafter(1.5, 0), 40.0, np.nan, -np.inf]
+    U = np.repeat(np.array(cols)[:, None], 3, axis=1)
+    S, G = np.empty_like(U), np.empty_like(U)
+    K.rate_forward(U, bp, slope, icpt, gain, S, G, True, 1)
+    for k in range(3):
+        seg = np.searchsorted(bp[k], U[:, k], side="right")
+        seg[np.isnan(U[:, k])] = 0  # NaN is at or above no breakpoint
+        with np.errstate(invalid="ignore"):  # (the kernel may fuse the multiply-add)
+            np.testing.assert_allclose(S[:, k], slope[k, seg] * U[:, k] + icpt[k, seg],
+                                       rtol=1e-15, atol=1e-15)
+        np.testing.assert_array_equal(G[:, k], gain[k, seg])
+
+
 FLUX_NEURONS = [
     dict(K1=0.8, K2=0.5, coupling="flux"),
     dict(K1=0.3, K2=0.2, coupling="flux", output_element=3),
@@ -1018,6 +1044,51 @@ def test_adam_step(dtype, rtol, n):
         step = np.abs(p_ref - prev)
         assert_close(param, p_ref, rtol, np.abs(prev) + step)
         m1_ref, m2_ref = m1.copy(), m2.copy()  # continue from the kernel's state
+
+
+@pytest.mark.parametrize("dtype, rtol", DTYPES)
+@pytest.mark.parametrize("n, n_coef", [(1, 0), (1, 1), (10, 7), (5000, 4097),
+                                       (5000, 5000), (5000, 0)])
+@pytest.mark.parametrize("alpha", [0.0, 1e-3])
+def test_adam_adjust_is_finish_gradient_then_adam_step(dtype, rtol, n, n_coef, alpha):
+    """The fused kernel gives finish_gradient's gradient and adam_step's update
+    bit for bit, for any thread count, and the L2 term against NumPy."""
+    rng = np.random.default_rng(16)
+    param = rng.standard_normal(n).astype(dtype)
+    sums = rng.standard_normal(n).astype(dtype)
+    m1 = (0.1 * rng.standard_normal(n)).astype(dtype)
+    m2 = (0.1 * rng.standard_normal(n) ** 2).astype(dtype)
+    args = (1.0 / 37.0, 2e-3, 0.9, 0.999, 1e-8)
+    p0, g0, a0, b0 = param.copy(), sums.copy(), m1.copy(), m2.copy()
+    sq0 = K.finish_gradient(g0, p0, n_coef, alpha, args[0])
+    K.adam_step(p0, g0, a0, b0, *args[1:])
+    np.testing.assert_allclose(sq0, np.sum(c64(param[:n_coef]) ** 2), rtol=1e-12)
+    for nt in (1, *THREADS):
+        p, g, a, b = param.copy(), sums.copy(), m1.copy(), m2.copy()
+        sq = K.adam_adjust(p, g, a, b, n_coef, alpha, *args, nt)
+        np.testing.assert_allclose(sq, sq0, rtol=1e-12)
+        for got, want in ((p, p0), (g, g0), (a, a0), (b, b0)):
+            assert np.array_equal(got, want)
+        if nt == 1:
+            sq1 = sq
+        assert sq == sq1  # the same sum for any thread count
+
+
+def test_adam_adjust_long_vectors_and_bad_shapes():
+    """Past 512 blocks of 2048 the blocks grow (the sum's layout stays a
+    function of the length); inconsistent lengths are refused."""
+    n = 2048 * 512 + 3001
+    rng = np.random.default_rng(17)
+    param = rng.standard_normal(n)
+    sums = rng.standard_normal(n)
+    m1, m2 = np.zeros(n), np.zeros(n)
+    sq = K.adam_adjust(param.copy(), sums.copy(), m1.copy(), m2.copy(), n - 5, 1e-4,
+                       0.5, 1e-3, 0.9, 0.999, 1e-8, 2)
+    np.testing.assert_allclose(sq, np.sum(param[: n - 5] ** 2), rtol=1e-12)
+    with pytest.raises(ValueError, match="inconsistent shapes"):
+        K.adam_adjust(param, sums[:-1], m1, m2, 0, 0.0, 1.0, 1e-3, 0.9, 0.999, 1e-8)
+    with pytest.raises(ValueError, match="inconsistent shapes"):
+        K.adam_adjust(param, sums, m1, m2, n + 1, 0.0, 1.0, 1e-3, 0.9, 0.999, 1e-8)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -28,7 +28,7 @@ from sklearn_symnet._kernels import RATE_MAX_PIECES
 from sklearn_symnet._losses import OutputHead
 from sklearn_symnet._network import SymNetwork
 from sklearn_symnet._neuron import CONSTANT_MATRICES, interaction_matrix
-from sklearn_symnet._optim import ConstantParameters, PIDController
+from sklearn_symnet._optim import ConstantParameters, Optimizer, PIDController
 from sklearn_symnet._tables import NeuronTable
 
 DATA = Path(__file__).parent / "data" / "neuron_constant_grads_reference.json"
@@ -344,7 +344,7 @@ def test_rebuild_from_previous_pieces_equals_a_fresh_build(step):
 # ---------------------------------------------------------------------------
 # 3. Networks: the constants' gradients are exact
 # ---------------------------------------------------------------------------
-class Recorder:
+class Recorder(Optimizer):
     """An optimiser that records the gradient it is given and moves nothing."""
 
     def __init__(self):
