@@ -23,7 +23,9 @@
   ``X_train @ W1`` ((n_train, n_features) by (n_features, hidden)) and
   ``X_train.T @ D`` ((n_features, n_train) by (n_train, hidden)), into
   preallocated outputs, best of a few repeats. A model's floor ratio is its
-  epoch time divided by this floor.
+  epoch time divided by this floor. The same two products done minibatch by
+  minibatch on gathered shuffled rows, as both models must do them, are the
+  minibatch floor.
 """
 
 from __future__ import annotations
@@ -178,13 +180,19 @@ def traced_peak_mib(unfitted, X, y, classes):
         tracemalloc.stop()
 
 
-def two_product_floor(X, hidden, *, repeat=5, seed=0):
+def two_product_floor(X, hidden, *, repeat=5, seed=0, batch_size=128):
     """Time the two large products of one first-layer epoch with NumPy.
 
     ``X @ W1`` with ``W1`` of shape (n_features, hidden) and ``X.T @ D`` with
     ``D`` of shape (n_train, hidden), all in ``X.dtype``, written into
     preallocated outputs (no allocation is timed). NumPy hands both to BLAS
     (``X.T`` is a transposed view, not a copy) with its own thread count.
+
+    Also timed, as ``minibatch_s``: the same two products as a minibatch
+    trainer must do them, ``batch_size`` shuffled rows at a time (gathered
+    into a buffer, then ``Xb @ W1`` and ``Xb.T @ Db``), and the gathers
+    alone (``gather_s``): what any model that visits shuffled minibatches
+    pays before its own work.
 
     Parameters
     ----------
@@ -221,9 +229,29 @@ def two_product_floor(X, hidden, *, repeat=5, seed=0):
         forward.append(t1 - t0)
         backward.append(t2 - t1)
         totals.append(t2 - t0)
+    order = rng.permutation(n)
+    Xb = np.empty((batch_size, f), dtype=dtype)
+    Hb = np.empty((batch_size, hidden), dtype=dtype)
+    minibatch, gathers = [], []
+    for _ in range(repeat):
+        t_gather = 0.0
+        t0 = time.perf_counter()
+        for start in range(0, n, batch_size):
+            rows = order[start: start + batch_size]
+            m = rows.shape[0]
+            tg = time.perf_counter()
+            np.take(X, rows, axis=0, out=Xb[:m])
+            t_gather += time.perf_counter() - tg
+            np.matmul(Xb[:m], W1, out=Hb[:m])
+            np.matmul(Xb[:m].T, D[start: start + m], out=G)
+        minibatch.append(time.perf_counter() - t0)
+        gathers.append(t_gather)
     flops = 2 * 2 * n * f * hidden  # two products, a multiply and an add per term
     return {
         "seconds": min(totals),
+        "minibatch_s": min(minibatch),
+        "gather_s": min(gathers),
+        "batch_size": batch_size,
         "flops": flops,
         "gflops_per_s": flops / min(totals) / 1e9 if min(totals) > 0 else None,
         "forward_s": min(forward),
@@ -254,6 +282,9 @@ def merge_floors(floors):
     merged = dict(best)
     merged["forward_s"] = min(fl["forward_s"] for fl in floors)
     merged["backward_s"] = min(fl["backward_s"] for fl in floors)
+    if all("minibatch_s" in fl for fl in floors):
+        merged["minibatch_s"] = min(fl["minibatch_s"] for fl in floors)
+        merged["gather_s"] = min(fl["gather_s"] for fl in floors)
     merged["all_s"] = [t for fl in floors for t in fl["all_s"]]
     merged["measurements"] = [fl["seconds"] for fl in floors]
     merged["repeat"] = sum(fl["repeat"] for fl in floors)
@@ -403,8 +434,10 @@ def _ratio(a, b):
     return a / b if a is not None and b else None
 
 
-def summarise(runs, names, floor_s):
-    """Medians over repeats per model and per epoch, floor ratios, SymNet/MLP ratios."""
+def summarise(runs, names, floor_s, minibatch_floor_s=None):
+    """Medians over repeats per model and per epoch, floor ratios (against the
+    whole-set products and, where measured, the minibatch ones), SymNet/MLP
+    ratios."""
     summary = {}
     for name in names:
         res = [run["models"][name] for run in runs]
@@ -419,6 +452,7 @@ def summarise(runs, names, floor_s):
             "tracemalloc_peak_mib": _median([r["tracemalloc_peak_mib"] for r in res]),
             "peak_rss_growth_mib": _median([r["peak_rss_growth_mib"] for r in res]),
             "floor_ratio": _ratio(med_epoch, floor_s),
+            "minibatch_floor_ratio": _ratio(med_epoch, minibatch_floor_s),
             "param_dtype": res[0]["param_dtype"],
             "per_epoch": {
                 key: [_median([r[key][e] for r in res]) for e in range(n_epochs)]

@@ -147,6 +147,8 @@ ROW_COLUMNS = (
     ("floor s", ".3f"),
     ("SymNet / floor", ".2f"),
     ("MLP / floor", ".2f"),
+    ("minibatch floor s", ".3f"),
+    ("SymNet / minibatch floor", ".2f"),
     ("SymNet peak MiB", ".1f"),
     ("MLP peak MiB", ".1f"),
 )
@@ -172,6 +174,8 @@ def result_row(result):
         "floor s": result["floor"]["seconds"],
         "SymNet / floor": sym.get("floor_ratio"),
         "MLP / floor": mlp.get("floor_ratio"),
+        "minibatch floor s": result["floor"].get("minibatch_s"),
+        "SymNet / minibatch floor": sym.get("minibatch_floor_ratio"),
         "SymNet peak MiB": sym.get("tracemalloc_peak_mib"),
         "MLP peak MiB": mlp.get("tracemalloc_peak_mib"),
     }
@@ -227,12 +231,13 @@ def format_mnist_markdown(result):
         ("total training time (s)", "total_train_s", ".3f"),
         (f"predict(X_test) time (s, median of {N_PREDICT_CALLS})", "median_predict_s", ".4f"),
         ("median epoch / two-product floor", "floor_ratio", ".2f"),
+        ("median epoch / minibatch floor", "minibatch_floor_ratio", ".2f"),
         ("training peak, tracemalloc (MiB)", "tracemalloc_peak_mib", ".1f"),
         ("training peak RSS growth (MiB)", "peak_rss_growth_mib", ".1f"),
     )
     rows = []
     for label, key, spec in metrics:
-        row = [label] + [fmt(summary[n][key], spec) for n in cols]
+        row = [label] + [fmt(summary[n].get(key), spec) for n in cols]
         if both:
             row.append(fmt(ratios.get(key), ".2f"))
         rows.append(row)
@@ -281,6 +286,11 @@ def format_mnist_markdown(result):
             f"of {floor['repeat']} timings, half before and half after the models "
             f"(best of each: {measured} s)"
         ),
+        *([(
+            f"- minibatch floor: {floor['minibatch_s']:.4f} s = the same two products "
+            f"{floor['batch_size']} shuffled rows at a time (rows gathered into a buffer, "
+            f"then Xb @ W1 and Xb.T @ Db), the gathers alone {floor['gather_s']:.4f} s"
+        )] if "minibatch_s" in floor else []),
         *environment_lines(env, result["load_average"]),
         f"- process max RSS (getrusage, whole run): {fmt(result['process_max_rss_mib'], '.1f')}"
         " MiB",

@@ -250,7 +250,8 @@ def main(argv=None):
     log(f"data: {data.info['source']}, {data.info['n_train']} train, "
         f"{data.info['n_test']} test, {data.info['dtype']}, scaling {data.info['scaling']}")
 
-    floors = [two_product_floor(data.X_train, args.hidden[0], repeat=args.floor_repeat)]
+    floors = [two_product_floor(data.X_train, args.hidden[0], repeat=args.floor_repeat,
+                                batch_size=args.batch_size)]
     log(f"two-product floor: {floors[0]['seconds']:.4f} s")
     runs = []
     for rep in range(args.repeat):
@@ -275,7 +276,7 @@ def main(argv=None):
         runs.append({"repeat": rep, "seed": seed, "epoch_order": orders, "models": res})
         del models
     floors.append(two_product_floor(data.X_train, args.hidden[0], repeat=args.floor_repeat,
-                                    seed=1))
+                                    seed=1, batch_size=args.batch_size))
     floor = merge_floors(floors)
     log(f"two-product floor after the models: {floors[1]['seconds']:.4f} s")
 
@@ -307,7 +308,7 @@ def main(argv=None):
         "floor": floor,
         "environment": env,
         "runs": runs,
-        "summary": summarise(runs, names, floor["seconds"]),
+        "summary": summarise(runs, names, floor["seconds"], floor.get("minibatch_s")),
         "process_max_rss_mib": max_rss_mib(),
         "load_average": {"start": env_start["load_average"], "end": env["load_average"]},
         "notes": [NOTES[k] for k in ("epoch", "order", "floor", "ratios", args.memory,

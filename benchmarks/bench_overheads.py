@@ -7,6 +7,9 @@ The numbers behind the per-minibatch and prediction paragraphs of
 * ``minibatch``: one epoch of a 2-1-10 network on 60,000 random rows, batch
   128 (almost no product work: what every minibatch costs besides its
   products), per minibatch;
+* ``python``: a minibatch of a 20-100-10 network on 60,000 random rows, and
+  the same with every kernel a no-op: the Python and NumPy work between the
+  kernel calls, the most a compiled epoch loop could remove;
 * ``tables``: a rebuild of the rate tables of 100 hidden units (warm: the
   previous pieces) and of the flux tables of 20 output neurons, and the
   constants' gradients of a 128-row minibatch on each (flux from the kept
@@ -71,6 +74,47 @@ def minibatch(n=60000, batch=128, epochs=2):
                 clf.partial_fit(X, y)
             best = min(best, time.perf_counter() - t)
     return best / np.ceil(n / batch)
+
+
+def python_share(n=60000, d=20, hidden=100, batch=128, epochs=3):
+    """Per minibatch of a 20-100-10 network: a real epoch, and the same epoch
+    with every compiled kernel replaced by a no-op (what the Python loop and
+    the NumPy calls between the kernels cost: the most a compiled epoch loop
+    could save).  Best epoch of ``epochs`` each."""
+    from sklearn_symnet import _kernels
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((n, d)), rng.integers(0, 10, n)
+    clf = SymNetClassifier(hidden_layer_sizes=(hidden,), batch_size=batch, random_state=0)
+    n_batches = np.ceil(n / batch)
+
+    def best_epoch():
+        best = np.inf
+        for _ in range(epochs):
+            t = time.perf_counter()
+            clf.partial_fit(X, y)
+            best = min(best, time.perf_counter() - t)
+        return best / n_batches
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf.partial_fit(X, y, classes=np.arange(10))
+        real = best_epoch()
+        # the kernels that build tables or shape work stay (they run once per fit)
+        keep = {"matmul_blocks", "rate_tables", "flux_tables"}
+        names = [k for k in dir(_kernels) if not k.startswith("_") and k not in keep
+                 and callable(getattr(_kernels, k))
+                 and not isinstance(getattr(_kernels, k), type)]
+        saved = {k: getattr(_kernels, k) for k in names}
+        try:
+            for k in names:
+                setattr(_kernels, k, lambda *a, **kw: 0)
+            python = best_epoch()
+        finally:
+            for k, f in saved.items():
+                setattr(_kernels, k, f)
+    return {"minibatch of a 20-100-10 network, 60,000 rows, batch 128": real,
+            "same, every kernel a no-op (Python and NumPy between the kernels)": python}
 
 
 def tables(repeat=2000):
@@ -160,6 +204,7 @@ def main(argv=None):
     parser.add_argument("--out", default=None, help="path prefix of the .json and .md")
     args = parser.parse_args(argv)
     res = {"minibatch of a 2-1-10 network, 60,000 rows, batch 128": minibatch()}
+    res.update(python_share())
     res.update(tables())
     res.update(predict(args.data))
     lines = ["| what | µs |", "|---|---|"]

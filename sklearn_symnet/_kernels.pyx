@@ -61,6 +61,45 @@ cdef Py_ssize_t _used_breakpoints(const double[:, ::1] breakpoints) noexcept nog
     return used
 
 
+cdef inline Py_ssize_t _rate_row4(
+    const floating *u, floating *s, floating *g, Py_ssize_t m, const double *b,
+    const double *sl, const double *ic, const double *ga, bint with_gain,
+) noexcept nogil:
+    """One row of a layer whose units share one table of at most four
+    breakpoints ``b`` (padded with ``+inf``; ``sl``, ``ic``, ``ga`` have five
+    pieces): the piece is counted by four comparisons (no branch), and the
+    float32 loops vectorise.  ``s`` may alias ``u``.  Returns the number of
+    non-finite signals."""
+    cdef Py_ssize_t k
+    cdef int bad = 0, seg
+    cdef double x
+    cdef double b0 = b[0], b1 = b[1], b2 = b[2], b3 = b[3]
+    cdef floating y
+    if floating is float:
+        if with_gain:
+            for k in range(m):
+                x = u[k]
+                seg = (x >= b0) + (x >= b1) + (x >= b2) + (x >= b3)
+                g[k] = <floating>ga[seg]
+        for k in range(m):
+            x = u[k]
+            seg = (x >= b0) + (x >= b1) + (x >= b2) + (x >= b3)
+            y = <floating>(sl[seg] * x + ic[seg])
+            s[k] = y
+            bad = bad + (fabs(y) >= INFINITY or y != y)  # inf, or NaN (0 * inf)
+        return bad
+    else:  # (GCC 12 does not vectorise these: one pass, the piece counted once)
+        for k in range(m):
+            x = u[k]
+            seg = (x >= b0) + (x >= b1) + (x >= b2) + (x >= b3)
+            if with_gain:
+                g[k] = ga[seg]
+            y = sl[seg] * x + ic[seg]
+            s[k] = y
+            bad = bad + (fabs(y) >= INFINITY or y != y)
+        return bad
+
+
 def rate_forward(
     floating[:, ::1] U,
     const double[:, ::1] breakpoints,
@@ -86,10 +125,28 @@ def rate_forward(
     cdef Py_ssize_t n = U.shape[0], m = U.shape[1], i, k, seg, row
     cdef Py_ssize_t nb = _used_breakpoints(breakpoints)
     cdef Py_ssize_t ks = 1 if slope.shape[0] > 1 else 0
-    cdef Py_ssize_t bad = 0
+    cdef Py_ssize_t bad = 0, j, jj
     cdef double u, v
+    cdef double b4[4]
+    cdef double sl5[5]
+    cdef double ic5[5]
+    cdef double ga5[5]
     if slope.shape[0] != 1 and slope.shape[0] != m:
         raise ValueError("rate_forward: tables must have 1 or U.shape[1] rows")
+    if ks == 0 and nb <= 4 and m > 0:
+        # one shared table of few pieces (the fixed neurons): padded copies
+        for j in range(4):
+            b4[j] = breakpoints[0, j] if j < nb else INFINITY
+        for j in range(5):
+            jj = min(j, nb)
+            sl5[j] = slope[0, jj]
+            ic5[j] = intercept[0, jj]
+            ga5[j] = gain[0, jj]
+        with nogil:
+            for i in prange(n, schedule="static", num_threads=n_threads):
+                bad += _rate_row4(&U[i, 0], &S[i, 0], &G[i, 0] if with_gain else NULL, m,
+                                  b4, sl5, ic5, ga5, with_gain)
+        return bad
     with nogil:
         for i in prange(n, schedule="static", num_threads=n_threads):
             for k in range(m):

@@ -526,6 +526,32 @@ def test_rate_forward_reads_only_used_breakpoints():
         np.testing.assert_array_equal(G[:, k], gain[k, seg])
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n_bp", [0, 1, 4, 5, 7])
+def test_rate_forward_shared_table_any_width(dtype, n_bp):
+    """One table shared by all units: up to four breakpoints take the
+    vectorised row loop, more the general one; both pick the piece as a
+    search would, with or without gains, in place or not."""
+    rng = np.random.default_rng(n_bp)
+    bp = np.full((1, 9), np.inf)
+    bp[0, :n_bp] = np.sort(rng.uniform(-3, 3, n_bp))
+    slope = rng.uniform(0.1, 2.0, (1, 10))
+    icpt = rng.uniform(-1.0, 1.0, (1, 10))
+    slope[0, n_bp:] = slope[0, n_bp]
+    icpt[0, n_bp:] = icpt[0, n_bp]
+    U = rng.uniform(-4, 4, (37, 13)).astype(dtype)
+    U.flat[: n_bp] = bp[0, :n_bp]  # exactly on a breakpoint: the right-hand piece
+    seg = np.searchsorted(bp[0], c64(U), side="right")
+    S, G = np.empty_like(U), np.empty_like(U)
+    assert K.rate_forward(U, bp, slope, icpt, -slope, S, G, True, 2) == 0
+    np.testing.assert_allclose(S, (slope[0, seg] * c64(U) + icpt[0, seg]).astype(dtype),
+                               rtol=1e-6 if dtype == np.float32 else 1e-15, atol=1e-7)
+    np.testing.assert_array_equal(G, (-slope[0, seg]).astype(dtype))
+    U2 = U.copy()
+    K.rate_forward(U2, bp, slope, icpt, -slope, U2, None, False, 1)
+    np.testing.assert_array_equal(U2, S)
+
+
 FLUX_NEURONS = [
     dict(K1=0.8, K2=0.5, coupling="flux"),
     dict(K1=0.3, K2=0.2, coupling="flux", output_element=3),
