@@ -14,12 +14,18 @@ from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    assert_all_finite,
+    check_is_fitted,
+    validate_data,
+)
 
 from ._callbacks import CallbackSupport, with_fit_callbacks
 from ._inputs import training_input
@@ -620,9 +626,19 @@ class BaseSymNet(CallbackSupport, BaseEstimator, metaclass=ABCMeta):
         """The head's outputs ``z`` (before ``output_scale_``) for ``X``."""
         check_is_fitted(self)
         dtype = self._free.dtype  # the model's own dtype, as MLPClassifier casts
-        X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False, dtype=dtype)
+        # NaN and inf are found by the first layer's product (every one reaches
+        # all inputs of its row), so X is not scanned first: rows whose inputs
+        # are not finite get scikit-learn's own check and message
+        X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False, dtype=dtype,
+                          ensure_all_finite=False)
         net = self._fitted_network(dtype, X.shape[0])
-        return net.predict_outputs(X)
+
+        def check_rows(start, stop):
+            rows = X[start:stop]
+            assert_all_finite(rows.data if sp.issparse(rows) else rows, allow_nan=False,
+                              estimator_name=type(self).__name__, input_name="X")
+
+        return net.predict_outputs(X, check_rows)
 
     def layer_signals(self, X):
         """Look inside the fitted network: every layer's inputs, signals and gains.

@@ -963,6 +963,16 @@ def count_zero_gains(const floating[:, ::1] G, long long[::1] counts):
                 counts[k] += G[i, k] == 0
 
 
+def count_non_finite(const floating[:, ::1] A, int n_threads=1):
+    """The number of entries of ``A`` that are inf or NaN."""
+    cdef Py_ssize_t n = A.shape[0], m = A.shape[1], i, k, bad = 0
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=n_threads):
+            for k in range(m):
+                bad += not (fabs(A[i, k]) < INFINITY)
+    return bad
+
+
 def gather_rows(
     const floating[:, ::1] X,
     const long long[::1] rows,

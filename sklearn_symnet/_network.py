@@ -30,6 +30,16 @@ class SignalOverflowError(ValueError):
         )
 
 
+def _checked(first, check_rows, start, stop):
+    """``first`` followed by ``check_rows(start, stop)`` where its inputs are
+    not all finite."""
+    def run(W, b, U0, n_threads):
+        first(W, b, U0, n_threads)
+        if _kernels.count_non_finite(U0, n_threads):
+            check_rows(start, stop)
+    return run
+
+
 class SymNetwork:
     """Layers of Wuxing neurons joined by connection coefficients.
 
@@ -184,15 +194,23 @@ class SymNetwork:
                 raise SignalOverflowError(i, self.dtype)
         return S[-1]
 
-    def predict_outputs(self, X):
+    def predict_outputs(self, X, check_rows=None):
         """The head's outputs ``z`` (before ``scale``) for ``X`` (dense any
         layout or dtype, or sparse), in row chunks with buffers of their own
-        (concurrent calls are safe), without training work (no gains)."""
+        (concurrent calls are safe), without training work (no gains).
+
+        ``check_rows(start, stop)``, where given, is called for a chunk whose
+        first-layer inputs are not all finite, before any neuron reads them:
+        the caller's check of those rows of ``X`` (non-finite values in ``X``
+        reach every first-layer input of their row, so the product itself
+        finds them, and ``X`` need not be scanned beforehand)."""
         n = X.shape[0]
         out = np.empty((n, self.head.n_outputs), dtype=self.dtype)
         with blas_single_thread():
             for start, stop, first in prediction_chunks(X, self.dtype):
                 m = stop - start
+                if check_rows is not None:
+                    first = _checked(first, check_rows, start, stop)
                 U = [np.empty((m, w), dtype=self.dtype) for w in self.layer_units[1:]]
                 # a layer's signals overwrite its inputs: no gains, no second buffer
                 S_last = self._forward(first, m, U, U, [None] * len(U), False,

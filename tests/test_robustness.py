@@ -151,6 +151,53 @@ def test_nonfinite_X_rejected_everywhere(data, fitted, value, msg, row, col, spa
         fitted.predict_log_proba(Xb)
 
 
+@pytest.mark.parametrize("value, msg", NONFINITE)
+@pytest.mark.parametrize("path", ["dense-blas", "dense-zero-skipping", "csr", "csc"])
+@pytest.mark.parametrize("coupling", ["rate", "flux"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_nonfinite_X_at_predict_found_by_the_product(value, msg, path, coupling, dtype,
+                                                     monkeypatch):
+    """Prediction does not scan X before the product: the first layer's
+    inputs find a NaN or inf (it reaches every input of its row) and the rows
+    are then checked with scikit-learn's message, on every first-layer path,
+    in any chunk, whichever coupling (flux neurons would saturate an infinite
+    input to a finite signal), for either dtype."""
+    from sklearn_symnet import _inputs
+
+    monkeypatch.setattr(_inputs, "DENSE_CHUNK_ROWS", 16)  # several chunks
+    monkeypatch.setattr(_inputs, "PREDICT_CHUNK_ROWS", 16)
+    rng = np.random.RandomState(0)
+    X = rng.rand(70, 6)
+    if path != "dense-blas":
+        X[X < 0.7] = 0.0  # mostly zeros: the zero-skipping kernels
+    y = np.arange(70) % 3
+    clf = small(coupling=coupling).fit(X.astype(dtype), y)
+    for row in (0, 37, 69):  # first, middle and last chunk
+        Xb = X.copy()
+        Xb[row, 4] = value
+        if path in ("csr", "csc"):
+            Xb = getattr(sp, path + "_matrix")(Xb)
+        with pytest.raises(ValueError, match=msg):
+            clf.predict(Xb)
+        with pytest.raises(ValueError, match=msg):
+            clf.predict_proba(Xb)
+    # finite rows still predict
+    P = clf.predict_proba(X)
+    assert np.all(np.isfinite(P)) and P.shape == (70, 3)
+
+
+def test_nonfinite_after_cast_to_a_float32_model(data):
+    """A finite float64 value too large for a float32 model becomes inf in the
+    cast: rejected with scikit-learn's message naming float32, as the check
+    before the product gave."""
+    X, y = data
+    clf = small().fit(X.astype(np.float32), y)
+    Xb = X.copy()
+    Xb[5, 1] = 1e300
+    with pytest.raises(ValueError, match="infinity or a value too large for.*float32"):
+        clf.predict(Xb)
+
+
 @pytest.mark.parametrize("dtype, msg", [(np.float64, "float64"), (np.float32, "float32")])
 def test_nonfinite_X_message_names_dtype(data, dtype, msg):
     X, y = data
