@@ -1005,6 +1005,7 @@ cdef inline void _gemm(
 # depend on the shapes only, never on the thread count, and each is one
 # single-threaded BLAS call: results are bit-identical for any n_threads.
 cdef Py_ssize_t BLOCK_WORK = 4_000_000
+cdef Py_ssize_t SPLIT_WORK = 2_000_000  # (_threads.PARALLEL_MIN_WORK)
 cdef Py_ssize_t MAX_BLOCKS = 16
 
 
@@ -1012,9 +1013,15 @@ def matmul_blocks(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k):
     """Row blocks of a ``(m, k) @ (k, n)`` product: ``(n_blocks, rows_per_block)``.
 
     A power of two (1..16) of equal blocks, from the shape alone, so the
-    blocks split evenly over 1, 2, 4, ... threads.
+    blocks split evenly over 1, 2, 4, ... threads: one block per
+    ``BLOCK_WORK`` multiply-adds, and two from ``SPLIT_WORK`` on (the work at
+    which the network gives a kernel threads), so that a product two
+    threads share is never one block.
     """
-    cdef Py_ssize_t nblk = (m * n * k) // BLOCK_WORK, p = 1
+    cdef Py_ssize_t work = m * n * k, p = 1
+    cdef Py_ssize_t nblk = work // BLOCK_WORK
+    if nblk < 2 and work >= SPLIT_WORK:
+        nblk = 2
     if nblk > MAX_BLOCKS:
         nblk = MAX_BLOCKS
     if nblk > m // 8:

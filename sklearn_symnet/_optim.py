@@ -9,6 +9,11 @@ import numpy as np
 from . import _kernels
 
 
+# Adam's kernels take threads from this many parameters on (fixed blocks:
+# the same results for any thread count).
+ADAM_THREADS_MIN = 8192
+
+
 class Optimizer:
     """What the network asks of an optimiser: :meth:`step` from a loss
     gradient, and :meth:`adjust` from the summed adjustment signals."""
@@ -95,7 +100,7 @@ class AdamOptimizer(_EpochSchedule):
         self.t += 1
         _kernels.adam_step(params, grads, self.ms, self.vs, self._step_size(), self.beta_1,
                            self.beta_2, self.epsilon,
-                           n_threads if params.shape[0] >= 50_000 else 1)
+                           n_threads if params.shape[0] >= ADAM_THREADS_MIN else 1)
 
     def adjust(self, params, sums, n_coef, alpha, inv_weight, n_threads=1):
         """:meth:`Optimizer.adjust` in one compiled pass
@@ -104,7 +109,7 @@ class AdamOptimizer(_EpochSchedule):
         return _kernels.adam_adjust(params, sums, self.ms, self.vs, n_coef, alpha,
                                     inv_weight, self._step_size(), self.beta_1,
                                     self.beta_2, self.epsilon,
-                                    n_threads if params.shape[0] >= 50_000 else 1)
+                                    n_threads if params.shape[0] >= ADAM_THREADS_MIN else 1)
 
     def state(self):
         """The optimiser's state as plain values and its arrays (not copied: an

@@ -715,6 +715,10 @@ def test_matmul_blocks_depend_on_shape_only():
     nblk, rows = K.matmul_blocks(128, 100, 784)  # 10M multiply-adds
     assert nblk == 2 and rows == 64
     assert K.matmul_blocks(10**6, 100, 100)[0] == 16  # capped
+    # a product that gets threads (2M multiply-adds and more) is never one block
+    assert K.matmul_blocks(128, 100, 200) == (2, 64)  # 2.56M
+    assert K.matmul_blocks(128, 100, 150)[0] == 1  # 1.92M
+    assert K.matmul_blocks(8, 1000, 1000)[0] == 1  # but blocks keep 8 rows or more
 
 
 def test_matmul_defaults_and_shape_check():
