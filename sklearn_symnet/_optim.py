@@ -8,7 +8,6 @@ import numpy as np
 
 from . import _kernels
 
-
 # Adam's kernels take threads from this many parameters on (fixed blocks:
 # the same results for any thread count).
 ADAM_THREADS_MIN = 8192
