@@ -1506,6 +1506,30 @@ def adam_step(
             param[i] = param[i] - lr * a / (_sqrt(v) + ep)
 
 
+cdef inline double _sum_squares(const floating *x, Py_ssize_t n) noexcept nogil:
+    """``sum(x ** 2)`` in double, in a fixed order: sixteen running sums
+    (element ``i`` goes to sum ``i % 16``), added up pairwise at the end.
+    Independent sums keep the loop from waiting on one chain of additions,
+    and the compiler can hold them in vector registers."""
+    cdef double acc[16]
+    cdef double y
+    cdef Py_ssize_t i, j, n16 = n // 16
+    for j in range(16):
+        acc[j] = 0.0
+    for i in range(n16):
+        for j in range(16):
+            y = x[16 * i + j]
+            acc[j] = acc[j] + y * y
+    for i in range(16 * n16, n):
+        y = x[i]
+        acc[i - 16 * n16] = acc[i - 16 * n16] + y * y
+    for j in range(8):
+        acc[j] = acc[j] + acc[j + 8]
+    for j in range(4):
+        acc[j] = acc[j] + acc[j + 4]
+    return (acc[0] + acc[2]) + (acc[1] + acc[3])
+
+
 cdef Py_ssize_t ADJUST_BLOCK = 2048  # entries per block: four arrays of it fit in L2
 cdef Py_ssize_t ADJUST_MAX_BLOCKS = 512
 
@@ -1529,15 +1553,16 @@ def adam_adjust(
     For parameters that are the coefficients themselves (no arctan bound):
     ``grad`` holds the summed adjustment signals and becomes the loss
     gradient (``finish_gradient``'s, bit for bit), and ``param``, ``m1``,
-    ``m2`` take ``adam_step``'s update (bit for bit).  Each block of entries
-    is read once, by one thread.  Returns ``sum(param[:n_coef] ** 2)`` before
-    the step (the loss's L2 term), summed in blocks whose layout depends only
-    on the length: the same value for any thread count.
+    ``m2`` take ``adam_step``'s update (bit for bit).  Each block of 2,048
+    entries is one thread's: the L2 term's sum over it, then one loop for the
+    gradient and the step.  Returns ``sum(param[:n_coef] ** 2)`` before the
+    step (the loss's L2 term), summed in an order that depends only on the
+    length: the same value for any thread count.
     """
-    cdef Py_ssize_t n = param.shape[0], i, j, blk, lo, hi, hi_c, n4
+    cdef Py_ssize_t n = param.shape[0], i, blk, lo, hi, hi_c
     cdef Py_ssize_t size = ADJUST_BLOCK, n_blocks
     cdef double partial[512]
-    cdef double s0, s1, s2, s3, total = 0.0
+    cdef double total = 0.0
     cdef floating g, a, v, b1 = beta1, b2 = beta2, k1 = 1.0 - beta1
     cdef floating k2 = 1.0 - beta2, lr = lr_t, ep = eps
     if grad.shape[0] != n or m1.shape[0] != n or m2.shape[0] != n or n_coef > n:
@@ -1550,27 +1575,19 @@ def adam_adjust(
             lo = blk * size
             hi = min(lo + size, n)
             hi_c = min(max(n_coef, lo), hi)
-            # the L2 term: four running sums over the block's coefficients
-            s0 = 0.0
-            s1 = 0.0
-            s2 = 0.0
-            s3 = 0.0
-            n4 = (hi_c - lo) // 4
-            for j in range(n4):
-                i = lo + 4 * j
-                s0 = s0 + <double>param[i] * param[i]
-                s1 = s1 + <double>param[i + 1] * param[i + 1]
-                s2 = s2 + <double>param[i + 2] * param[i + 2]
-                s3 = s3 + <double>param[i + 3] * param[i + 3]
-            for i in range(lo + 4 * n4, hi_c):
-                s0 = s0 + <double>param[i] * param[i]
-            partial[blk] = (s0 + s1) + (s2 + s3)
+            partial[blk] = _sum_squares(&param[lo], hi_c - lo)
+            # the gradient (finish_gradient's expression), then Adam's update
             for i in range(lo, hi_c):
-                grad[i] = <floating>((alpha * param[i] - grad[i]) * inv_weight)
+                g = <floating>((alpha * param[i] - grad[i]) * inv_weight)
+                grad[i] = g
+                a = b1 * m1[i] + k1 * g
+                v = b2 * m2[i] + k2 * g * g
+                m1[i] = a
+                m2[i] = v
+                param[i] = param[i] - lr * a / (_sqrt(v) + ep)
             for i in range(hi_c, hi):
-                grad[i] = <floating>(-grad[i] * inv_weight)
-            for i in range(lo, hi):
-                g = grad[i]
+                g = <floating>(-grad[i] * inv_weight)
+                grad[i] = g
                 a = b1 * m1[i] + k1 * g
                 v = b2 * m2[i] + k2 * g * g
                 m1[i] = a
