@@ -14,10 +14,12 @@ result is bit-identical whatever the number of threads.
 import numpy as np
 
 from cython cimport floating
-from cython.parallel cimport prange
+from cython.parallel cimport parallel, prange
 from libc.math cimport (atan, sqrt, exp, log, log1p, tanh, fabs, INFINITY, nextafter,
                         copysign)
 from libc.string cimport memcpy, memmove
+
+from libc.float cimport DBL_MIN, FLT_MIN
 
 cdef extern from "math.h" nogil:
     float nextafterf(float x, float y)
@@ -1086,6 +1088,11 @@ def matmul(
                           a0 + (i0 if trans_a else i0 * lda), lda, beta, &C[i0, 0], n)
 
 
+cdef extern from "_fpenv.h" nogil:
+    unsigned int symnet_subnormals_off()
+    void symnet_fpenv_restore(unsigned int old)
+
+
 cdef extern from "_panels.h" nogil:
     void symnet_row_d(const double *vals, const int *idx, long long p0, long long p1,
                       const double *M, Py_ssize_t m, const double *init, double *out)
@@ -1481,6 +1488,26 @@ def constants_chain(
 # ---------------------------------------------------------------------------
 # Optimisers (flat parameter vectors, in place)
 # ---------------------------------------------------------------------------
+cdef inline floating _tiny(floating x) noexcept nogil:
+    """The smallest normal number of ``x``'s precision."""
+    if floating is float:
+        return FLT_MIN
+    else:
+        return DBL_MIN
+
+
+cdef inline floating _flush(floating x, floating tiny) noexcept nogil:
+    """``x``, or 0 where ``|x|`` is below ``tiny`` (subnormal), without a branch.
+
+    An optimiser's moments decay geometrically where a parameter's gradient is
+    0 (a pixel that is almost never lit): in float32 they turn subnormal after
+    about 800 steps of Adam's ``beta_1 = 0.9``, and subnormal arithmetic made
+    every step about twice as slow.  The update such a moment gives is below
+    the last bit of any normal parameter, so flushing it changes nothing else.
+    """
+    return x * ((x >= tiny) + (x <= -tiny))
+
+
 def adam_step(
     floating[::1] param,
     const floating[::1] grad,
@@ -1492,18 +1519,24 @@ def adam_step(
     double eps,
     int n_threads=1,
 ):
-    """One Adam step, bias correction folded into ``lr_t`` as MLPClassifier does."""
+    """One Adam step, bias correction folded into ``lr_t`` as MLPClassifier
+    does; moments below the smallest normal number are stored as 0
+    (:func:`_flush`)."""
     cdef Py_ssize_t n = param.shape[0], i
     cdef floating g, a, v, b1 = beta1, b2 = beta2, c1 = 1.0 - beta1
     cdef floating c2 = 1.0 - beta2, lr = lr_t, ep = eps
-    with nogil:
-        for i in prange(n, schedule="static", num_threads=n_threads):
+    cdef floating tiny = _tiny(b1)
+    cdef unsigned int env
+    with nogil, parallel(num_threads=n_threads):
+        env = symnet_subnormals_off()
+        for i in prange(n, schedule="static"):
             g = grad[i]
-            a = b1 * m1[i] + c1 * g
-            v = b2 * m2[i] + c2 * g * g
+            a = _flush(b1 * m1[i] + c1 * g, tiny)
+            v = _flush(b2 * m2[i] + c2 * g * g, tiny)
             m1[i] = a
             m2[i] = v
             param[i] = param[i] - lr * a / (_sqrt(v) + ep)
+        symnet_fpenv_restore(env)
 
 
 cdef inline double _sum_squares(const floating *x, Py_ssize_t n) noexcept nogil:
@@ -1553,7 +1586,8 @@ def adam_adjust(
     For parameters that are the coefficients themselves (no arctan bound):
     ``grad`` holds the summed adjustment signals and becomes the loss
     gradient (``finish_gradient``'s, bit for bit), and ``param``, ``m1``,
-    ``m2`` take ``adam_step``'s update (bit for bit).  Each block of 2,048
+    ``m2`` take ``adam_step``'s update (bit for bit, subnormal moments
+    flushed to 0 as there).  Each block of 2,048
     entries is one thread's: the L2 term's sum over it, then one loop for the
     gradient and the step.  Returns ``sum(param[:n_coef] ** 2)`` before the
     step (the loss's L2 term), summed in an order that depends only on the
@@ -1564,7 +1598,8 @@ def adam_adjust(
     cdef double partial[512]
     cdef double total = 0.0
     cdef floating g, a, v, b1 = beta1, b2 = beta2, k1 = 1.0 - beta1
-    cdef floating k2 = 1.0 - beta2, lr = lr_t, ep = eps
+    cdef floating k2 = 1.0 - beta2, lr = lr_t, ep = eps, tiny = _tiny(b1)
+    cdef unsigned int env
     if grad.shape[0] != n or m1.shape[0] != n or m2.shape[0] != n or n_coef > n:
         raise ValueError("adam_adjust: inconsistent shapes")
     if n > size * ADJUST_MAX_BLOCKS:
@@ -1572,6 +1607,7 @@ def adam_adjust(
     n_blocks = (n + size - 1) // size
     with nogil:
         for blk in prange(n_blocks, schedule="static", num_threads=n_threads):
+            env = symnet_subnormals_off()
             lo = blk * size
             hi = min(lo + size, n)
             hi_c = min(max(n_coef, lo), hi)
@@ -1580,19 +1616,20 @@ def adam_adjust(
             for i in range(lo, hi_c):
                 g = <floating>((alpha * param[i] - grad[i]) * inv_weight)
                 grad[i] = g
-                a = b1 * m1[i] + k1 * g
-                v = b2 * m2[i] + k2 * g * g
+                a = _flush(b1 * m1[i] + k1 * g, tiny)
+                v = _flush(b2 * m2[i] + k2 * g * g, tiny)
                 m1[i] = a
                 m2[i] = v
                 param[i] = param[i] - lr * a / (_sqrt(v) + ep)
             for i in range(hi_c, hi):
                 g = <floating>(-grad[i] * inv_weight)
                 grad[i] = g
-                a = b1 * m1[i] + k1 * g
-                v = b2 * m2[i] + k2 * g * g
+                a = _flush(b1 * m1[i] + k1 * g, tiny)
+                v = _flush(b2 * m2[i] + k2 * g * g, tiny)
                 m1[i] = a
                 m2[i] = v
                 param[i] = param[i] - lr * a / (_sqrt(v) + ep)
+            symnet_fpenv_restore(env)
         for blk in range(n_blocks):
             total = total + partial[blk]
     return total
@@ -1606,12 +1643,16 @@ def sgd_step(
     double momentum,
     bint nesterov,
 ):
-    """One SGD step with (Nesterov) momentum, as MLPClassifier's SGDOptimizer."""
+    """One SGD step with (Nesterov) momentum, as MLPClassifier's SGDOptimizer
+    (a velocity below the smallest normal number is stored as 0)."""
     cdef Py_ssize_t n = param.shape[0], i
     cdef double v
+    cdef floating tiny = _tiny(<floating>lr)
     with nogil:
         for i in range(n):
             v = momentum * velocity[i] - lr * grad[i]
+            if fabs(v) < tiny:  # a subnormal velocity: 0 (see _flush)
+                v = 0.0
             velocity[i] = <floating>v
             if nesterov:
                 param[i] = <floating>(param[i] + momentum * v - lr * grad[i])

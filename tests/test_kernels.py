@@ -1104,6 +1104,38 @@ def test_adam_adjust_is_finish_gradient_then_adam_step(dtype, rtol, n, n_coef, a
         assert sq == sq1  # the same sum for any thread count
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("fused", [False, True])
+def test_adam_moments_never_subnormal(dtype, fused):
+    """Moments that decay (zero gradient) or start below the smallest normal
+    number are stored as 0, the parameters move as the reference says (the
+    subnormal terms are below their last bit), and subnormal gradients are
+    taken as 0: no step leaves a subnormal moment behind."""
+    tiny = np.finfo(dtype).tiny
+    n = 4096
+    rng = np.random.default_rng(18)
+    param = rng.uniform(0.5, 1.5, n).astype(dtype)
+    m1 = np.full(n, 1.1 * tiny, dtype)  # normal now, subnormal after one decay
+    m2 = np.full(n, 1.001 * tiny, dtype)
+    m1[:10] = tiny / 4  # subnormal already
+    m2[:10] = tiny / 4
+    grad = np.zeros(n, dtype)
+    grad[10:20] = tiny / 8  # subnormal gradients
+    p_ref = c64(param).copy()
+    args = (1e-3, 0.9, 0.999, 1e-8)
+    for _ in range(3):
+        if fused:
+            K.adam_adjust(param, grad, m1, m2, 0, 0.0, 1.0, *args, 2)
+            grad[...] = 0
+            grad[10:20] = -tiny / 8  # adam_adjust negates the sums
+        else:
+            K.adam_step(param, grad, m1, m2, *args, 2)
+    sub = lambda a: np.count_nonzero((a != 0) & (np.abs(a) < tiny))  # noqa: E731
+    assert sub(m1) == 0 and sub(m2) == 0
+    assert np.all(m1 == 0) and np.all(m2 == 0)
+    np.testing.assert_array_equal(param, p_ref.astype(dtype))
+
+
 def test_adam_adjust_long_vectors_and_bad_shapes():
     """Past 512 blocks of 2048 the blocks grow (the sum's layout stays a
     function of the length); inconsistent lengths are refused."""
