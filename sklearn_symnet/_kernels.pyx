@@ -1508,6 +1508,19 @@ cdef inline floating _flush(floating x, floating tiny) noexcept nogil:
     return x * ((x >= tiny) + (x <= -tiny))
 
 
+cdef inline void _adam_entry(
+    floating *p, floating *m1, floating *m2, floating g, floating b1, floating k1,
+    floating b2, floating k2, floating lr, floating ep, floating tiny,
+) noexcept nogil:
+    """Adam's update of one parameter ``p`` and its moments from its gradient
+    ``g`` (``k1 = 1 - b1``, ``k2 = 1 - b2``; moments flushed, :func:`_flush`)."""
+    cdef floating a = _flush(b1 * m1[0] + k1 * g, tiny)
+    cdef floating v = _flush(b2 * m2[0] + k2 * g * g, tiny)
+    m1[0] = a
+    m2[0] = v
+    p[0] = p[0] - lr * a / (_sqrt(v) + ep)
+
+
 def adam_step(
     floating[::1] param,
     const floating[::1] grad,
@@ -1523,19 +1536,14 @@ def adam_step(
     does; moments below the smallest normal number are stored as 0
     (:func:`_flush`)."""
     cdef Py_ssize_t n = param.shape[0], i
-    cdef floating g, a, v, b1 = beta1, b2 = beta2, c1 = 1.0 - beta1
+    cdef floating b1 = beta1, b2 = beta2, c1 = 1.0 - beta1
     cdef floating c2 = 1.0 - beta2, lr = lr_t, ep = eps
     cdef floating tiny = _tiny(b1)
     cdef unsigned int env
     with nogil, parallel(num_threads=n_threads):
         env = symnet_subnormals_off()
         for i in prange(n, schedule="static"):
-            g = grad[i]
-            a = _flush(b1 * m1[i] + c1 * g, tiny)
-            v = _flush(b2 * m2[i] + c2 * g * g, tiny)
-            m1[i] = a
-            m2[i] = v
-            param[i] = param[i] - lr * a / (_sqrt(v) + ep)
+            _adam_entry(&param[i], &m1[i], &m2[i], grad[i], b1, c1, b2, c2, lr, ep, tiny)
         symnet_fpenv_restore(env)
 
 
@@ -1597,7 +1605,7 @@ def adam_adjust(
     cdef Py_ssize_t size = ADJUST_BLOCK, n_blocks
     cdef double partial[512]
     cdef double total = 0.0
-    cdef floating g, a, v, b1 = beta1, b2 = beta2, k1 = 1.0 - beta1
+    cdef floating g, b1 = beta1, b2 = beta2, k1 = 1.0 - beta1
     cdef floating k2 = 1.0 - beta2, lr = lr_t, ep = eps, tiny = _tiny(b1)
     cdef unsigned int env
     if grad.shape[0] != n or m1.shape[0] != n or m2.shape[0] != n or n_coef > n:
@@ -1616,19 +1624,11 @@ def adam_adjust(
             for i in range(lo, hi_c):
                 g = <floating>((alpha * param[i] - grad[i]) * inv_weight)
                 grad[i] = g
-                a = _flush(b1 * m1[i] + k1 * g, tiny)
-                v = _flush(b2 * m2[i] + k2 * g * g, tiny)
-                m1[i] = a
-                m2[i] = v
-                param[i] = param[i] - lr * a / (_sqrt(v) + ep)
+                _adam_entry(&param[i], &m1[i], &m2[i], g, b1, k1, b2, k2, lr, ep, tiny)
             for i in range(hi_c, hi):
                 g = <floating>(-grad[i] * inv_weight)
                 grad[i] = g
-                a = _flush(b1 * m1[i] + k1 * g, tiny)
-                v = _flush(b2 * m2[i] + k2 * g * g, tiny)
-                m1[i] = a
-                m2[i] = v
-                param[i] = param[i] - lr * a / (_sqrt(v) + ep)
+                _adam_entry(&param[i], &m1[i], &m2[i], g, b1, k1, b2, k2, lr, ep, tiny)
             symnet_fpenv_restore(env)
         for blk in range(n_blocks):
             total = total + partial[blk]
