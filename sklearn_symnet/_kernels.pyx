@@ -65,41 +65,59 @@ cdef Py_ssize_t _used_breakpoints(const double[:, ::1] breakpoints) noexcept nog
 
 cdef inline Py_ssize_t _rate_row4(
     const floating *u, floating *s, floating *g, Py_ssize_t m, const double *b,
-    const double *sl, const double *ic, const double *ga, bint with_gain,
+    const float *bf, const double *sl, const double *ic, const double *ga,
+    bint with_gain,
 ) noexcept nogil:
     """One row of a layer whose units share one table of at most four
     breakpoints ``b`` (padded with ``+inf``; ``sl``, ``ic``, ``ga`` have five
-    pieces): the piece is counted by four comparisons (no branch), and the
-    float32 loops vectorise.  ``s`` may alias ``u``.  Returns the number of
-    non-finite signals."""
+    pieces): each input's piece is picked by a chain of four selects on
+    scalars (no branch, no gather), so the loops vectorise in both dtypes.
+    ``bf`` is ``b`` rounded up to float (a float input is at or above ``b``
+    exactly when it is at or above that float): float32 gains are picked in
+    float.  ``s`` may alias ``u``.  Returns the number of non-finite signals."""
     cdef Py_ssize_t k
-    cdef int bad = 0, seg
-    cdef double x
+    cdef int bad = 0
+    cdef double x, a, c, y
     cdef double b0 = b[0], b1 = b[1], b2 = b[2], b3 = b[3]
-    cdef floating y
-    if floating is float:
-        if with_gain:
-            for k in range(m):
-                x = u[k]
-                seg = (x >= b0) + (x >= b1) + (x >= b2) + (x >= b3)
-                g[k] = <floating>ga[seg]
+    cdef double s0 = sl[0], s1 = sl[1], s2 = sl[2], s3 = sl[3], s4 = sl[4]
+    cdef double i0 = ic[0], i1 = ic[1], i2 = ic[2], i3 = ic[3], i4 = ic[4]
+    cdef double g0 = ga[0], g1 = ga[1], g2 = ga[2], g3 = ga[3], g4 = ga[4]
+    cdef float xf, af, c0 = bf[0], c1 = bf[1], c2 = bf[2], c3 = bf[3]
+    cdef float h0 = <float>g0, h1 = <float>g1, h2 = <float>g2, h3 = <float>g3, h4 = <float>g4
+    if with_gain and floating is float:
+        for k in range(m):
+            xf = u[k]
+            af = h0
+            af = h1 if xf >= c0 else af
+            af = h2 if xf >= c1 else af
+            af = h3 if xf >= c2 else af
+            af = h4 if xf >= c3 else af
+            g[k] = af
+    elif with_gain:
         for k in range(m):
             x = u[k]
-            seg = (x >= b0) + (x >= b1) + (x >= b2) + (x >= b3)
-            y = <floating>(sl[seg] * x + ic[seg])
-            s[k] = y
-            bad = bad + (fabs(y) >= INFINITY or y != y)  # inf, or NaN (0 * inf)
-        return bad
-    else:  # (GCC 12 does not vectorise these: one pass, the piece counted once)
-        for k in range(m):
-            x = u[k]
-            seg = (x >= b0) + (x >= b1) + (x >= b2) + (x >= b3)
-            if with_gain:
-                g[k] = ga[seg]
-            y = sl[seg] * x + ic[seg]
-            s[k] = y
-            bad = bad + (fabs(y) >= INFINITY or y != y)
-        return bad
+            a = g0
+            a = g1 if x >= b0 else a
+            a = g2 if x >= b1 else a
+            a = g3 if x >= b2 else a
+            a = g4 if x >= b3 else a
+            g[k] = <floating>a
+    for k in range(m):
+        x = u[k]
+        a = s0
+        c = i0
+        a = s1 if x >= b0 else a
+        c = i1 if x >= b0 else c
+        a = s2 if x >= b1 else a
+        c = i2 if x >= b1 else c
+        a = s3 if x >= b2 else a
+        c = i3 if x >= b2 else c
+        a = s4 if x >= b3 else a
+        c = i4 if x >= b3 else c
+        y = <floating>(a * x + c)
+        s[k] = <floating>y
+        bad = bad + (fabs(y) >= INFINITY or y != y)  # inf, or NaN (0 * inf)
+    return bad
 
 
 def rate_forward(
@@ -133,12 +151,16 @@ def rate_forward(
     cdef double sl5[5]
     cdef double ic5[5]
     cdef double ga5[5]
+    cdef float bf4[4]
     if slope.shape[0] != 1 and slope.shape[0] != m:
         raise ValueError("rate_forward: tables must have 1 or U.shape[1] rows")
     if ks == 0 and nb <= 4 and m > 0:
         # one shared table of few pieces (the fixed neurons): padded copies
         for j in range(4):
             b4[j] = breakpoints[0, j] if j < nb else INFINITY
+            bf4[j] = <float>b4[j]
+            if bf4[j] < b4[j]:  # rounded down: the next float up
+                bf4[j] = nextafterf(bf4[j], INFINITY)
         for j in range(5):
             jj = min(j, nb)
             sl5[j] = slope[0, jj]
@@ -147,7 +169,7 @@ def rate_forward(
         with nogil:
             for i in prange(n, schedule="static", num_threads=n_threads):
                 bad += _rate_row4(&U[i, 0], &S[i, 0], &G[i, 0] if with_gain else NULL, m,
-                                  b4, sl5, ic5, ga5, with_gain)
+                                  b4, bf4, sl5, ic5, ga5, with_gain)
         return bad
     with nogil:
         for i in prange(n, schedule="static", num_threads=n_threads):

@@ -552,6 +552,32 @@ def test_rate_forward_shared_table_any_width(dtype, n_bp):
     np.testing.assert_array_equal(U2, S)
 
 
+def test_rate_forward_float32_gains_at_breakpoints():
+    """float32 gains are picked in float against the breakpoints rounded up to
+    float: the float just below, on and just above each breakpoint (one
+    exactly a float, one beyond float's range) get the piece a float64
+    search gives, and the same as the float64 kernel on the same inputs."""
+    bp = np.array([[-1.21995578, 0.1, 2.5, 1e39, np.inf]])
+    slope = np.array([[1.0, 2.0, 3.0, 4.0, 5.0, 5.0]])
+    icpt = np.array([[0.5, -0.5, 1.5, -1.5, 2.5, 2.5]])
+    gain = -slope
+    cols = []
+    for b in bp[0, :4]:
+        f = np.float32(b)  # nearest float: on one side of b, or on it
+        cols += [np.nextafter(f, np.float32(-np.inf)), f, np.nextafter(f, np.float32(np.inf))]
+    cols += [np.float32(np.inf), -np.float32(np.inf), np.float32(3.4e38)]
+    U = np.array([cols, cols[::-1]], dtype=np.float32)
+    seg = np.searchsorted(bp[0], c64(U), side="right")
+    S, G = np.empty_like(U), np.empty_like(U)
+    K.rate_forward(U, bp, slope, icpt, gain, S, G, True, 1)
+    np.testing.assert_array_equal(G, gain[0, seg].astype(np.float32))
+    S64, G64 = np.empty(U.shape), np.empty(U.shape)
+    K.rate_forward(c64(U), bp, slope, icpt, gain, S64, G64, True, 1)
+    np.testing.assert_array_equal(G, G64.astype(np.float32))
+    with np.errstate(invalid="ignore", over="ignore"):
+        np.testing.assert_array_equal(S, S64.astype(np.float32))
+
+
 FLUX_NEURONS = [
     dict(K1=0.8, K2=0.5, coupling="flux"),
     dict(K1=0.3, K2=0.2, coupling="flux", output_element=3),
