@@ -65,8 +65,11 @@ class BuildExt(build_ext):
             if msvc:
                 ext.extra_compile_args += ["/O2"] + (["/openmp"] if omp else [])
             else:
-                # -fno-math-errno lets sqrt vectorise (errno is never read)
-                ext.extra_compile_args += ["-O3", "-fno-math-errno", *native]
+                # -fno-math-errno lets sqrt vectorise (errno is never read);
+                # -ffp-contract=off: no fused multiply-adds the source does not
+                # write, so vectorised and scalar loops (and -march=native and
+                # portable builds) round alike and give the same bits
+                ext.extra_compile_args += ["-O3", "-fno-math-errno", "-ffp-contract=off", *native]
                 ext.extra_compile_args += ["-fopenmp"] if omp else []
                 ext.extra_link_args += ["-fopenmp"] if omp else []
         if not omp:

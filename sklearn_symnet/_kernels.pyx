@@ -34,7 +34,11 @@ cdef inline floating _sqrt(floating x) noexcept nogil:
     else:
         return sqrt(x)
 
-cdef double PI = 3.141592653589793
+# pi as a compile-time constant (a module variable is reloaded in loops that
+# store doubles, which keeps them from vectorising)
+cdef extern from *:
+    """#define SYMNET_PI 3.141592653589793"""
+    double PI "SYMNET_PI"
 
 
 # ---------------------------------------------------------------------------
@@ -231,36 +235,83 @@ def rate_constant_grads(
             out[k, 3] = a3
 
 
-cdef inline double _flux_z(double u, const double *F) noexcept nogil:
-    """``z = pi u / (2 u_max)`` of the atan bound (0 on an unbounded side)."""
-    return (F[2] if u < 0 else F[3]) * u
+cdef inline double _atan(double x) noexcept nogil:
+    """``atan(x)`` without branches, so that the flux loops vectorise: Cephes'
+    ``atan`` (S. L. Moshier), its three ranges picked by selects.  Within one
+    ulp of libm's (``tests/test_kernels.py``), and the same bits on every
+    platform (libm's differ between C libraries)."""
+    cdef double ax = fabs(x), w, z, p, q
+    cdef bint big = ax > 2.414213562373095  # tan(3 pi/8): pi/2 - atan(1/x)
+    cdef bint mid = ax > 0.66               # pi/4 + atan((x - 1)/(x + 1))
+    cdef double num = -1.0 if big else (ax - 1.0 if mid else ax)
+    cdef double den = ax if big else (ax + 1.0 if mid else 1.0)
+    cdef double y0 = PI / 2 if big else (PI / 4 if mid else 0.0)
+    # pi/2's (pi/4's) bits below the double nearest it
+    cdef double lo = 6.123233995736766e-17 if big else (3.061616997868383e-17 if mid else 0.0)
+    w = num / den
+    z = w * w
+    p = ((((-8.750608600031904122785e-1 * z - 1.615753718733365076637e1) * z
+           - 7.500855792314704667340e1) * z - 1.228866684490136173410e2) * z
+         - 6.485021904942025371773e1)
+    q = (((((z + 2.485846490142306297962e1) * z + 1.650270098316988542046e2) * z
+           + 4.328810604912902668951e2) * z + 4.853903996359136964868e2) * z
+         + 1.945506571482613964425e2)
+    return copysign(y0 + ((w * (z * p / q) + w) + lo), x)
 
 
-cdef inline double _flux_inflow(double u, double z, const double *F) noexcept nogil:
-    """The bounded inflow ``v = u_max (2/pi) atan(z)`` of raw input ``u``."""
-    cdef double um = F[0] if u < 0 else F[1], v
-    if um < INFINITY:
-        v = um * (2.0 / PI) * atan(z)
-        if fabs(v) >= um:  # atan rounds to pi/2 far out: keep the bound strict
-            v = copysign(nextafter(um, 0.0), v)
-        return v
-    return u
+cdef inline double _below(double um) noexcept nogil:
+    """``nextafter(um, 0)`` for ``um >= 2^-1021`` (or ``inf``), without a call:
+    ``um (1 - 2^-53)`` rounds to it, one ulp down (half an ulp at a power of
+    two, where the spacing below halves).  (Below 2^-1021 the product would
+    be subnormal; no neuron's bound is that small.)"""
+    return um * 0.9999999999999999
+
+
+def scalar_functions(const double[::1] x, double[::1] atan_x, double[::1] below_x):
+    """The kernels' own scalar functions on ``x``, for tests:
+    ``atan_x = _atan(x)``, ``below_x = _below(x)``."""
+    cdef Py_ssize_t i
+    for i in range(x.shape[0]):
+        atan_x[i] = _atan(x[i])
+        below_x[i] = _below(x[i])
+
+
+cdef inline double _flux_z(double u, double zs_neg, double zs_pos) noexcept nogil:
+    """``z = pi u / (2 u_max)`` of the atan bound (0 on an unbounded side);
+    ``zs_*`` is ``pi / (2 u_max)`` of each side.  (Table entries come as
+    scalars: loops that pick them from memory by a select do not vectorise.)"""
+    return (zs_neg if u < 0 else zs_pos) * u
+
+
+cdef inline double _flux_inflow(double u, double z, double um_neg,
+                                double um_pos) noexcept nogil:
+    """The bounded inflow ``v = u_max (2/pi) atan(z)`` of raw input ``u``
+    (``u`` itself on an unbounded side).  Branch-free: selects."""
+    cdef double um = um_neg if u < 0 else um_pos
+    cdef double v = um * (2.0 / PI) * _atan(z)
+    # atan rounds to pi/2 far out: keep the bound strict
+    v = copysign(_below(um), v) if fabs(v) >= um else v
+    return v if um < INFINITY else u
 
 
 cdef inline double _flux_root(double v, double c1, double beta) noexcept nogil:
-    """``sqrt(c1^2 - 4 beta v)`` (= dv/dt on the stable branch; 0 past the fold)."""
+    """``sqrt(c1^2 - 4 beta v)`` (= dv/dt on the stable branch; 0 past the fold,
+    unreachable for ``|v| < u_max``: kept finite, while a NaN stays NaN)."""
     cdef double disc = c1 * c1 - 4.0 * beta * v
-    if disc < 0.0:  # unreachable for |v| < u_max; keep finite (a NaN stays NaN)
-        return 0.0
-    return sqrt(disc)
+    return sqrt(0.0 if disc < 0.0 else disc)
 
 
 cdef inline double _flux_level(double v, double c1, double beta, double sq) noexcept nogil:
     """The input element's level ``t`` on the stable branch: the root of
     ``beta t^2 + c1 t + v = 0`` with ``dv/dt = sq > 0``."""
-    if c1 >= 0.0:
-        return (-c1 - sq) / (2.0 * beta)
-    return 2.0 * v / (sq - c1)
+    cdef double a = (-c1 - sq) / (2.0 * beta), b = 2.0 * v / (sq - c1)
+    return a if c1 >= 0.0 else b  # (both computed: a select, which vectorises)
+
+
+cdef inline double _flux_gain(double p, double sq, double z) noexcept nogil:
+    """``ds/du = p / sqrt(.) / (1 + z^2)`` (the atan slope); 0 past the fold
+    (``p / inf``: a select before the division, which vectorises)."""
+    return p / (sq if sq > 0.0 else INFINITY) / (1.0 + z * z)
 
 
 cdef struct Branch:
@@ -275,11 +326,39 @@ cdef inline Branch _flux_branch(double u, const double *F) noexcept nogil:
     it keep it thread-private."""
     cdef Branch b
     cdef double v
-    b.z = _flux_z(u, F)
-    v = _flux_inflow(u, b.z, F)
+    b.z = _flux_z(u, F[2], F[3])
+    v = _flux_inflow(u, b.z, F[0], F[1])
     b.sq = _flux_root(v, F[4], F[5])
     b.t = _flux_level(v, F[4], F[5], b.sq)
     return b
+
+
+cdef inline Py_ssize_t _flux_row(
+    const floating *u, floating *s, floating *g, Py_ssize_t m, const double *f,
+    bint with_gain,
+) noexcept nogil:
+    """One row of :func:`flux_forward` whose units share table row ``f``
+    (the same steps as :func:`_flux_branch`); ``s`` may alias ``u``.
+    Returns the number of non-finite signals."""
+    cdef Py_ssize_t k
+    cdef int bad = 0
+    cdef double x, z, sq, t, y
+    cdef double um_neg = f[0], um_pos = f[1], zs_neg = f[2], zs_pos = f[3]
+    cdef double c1 = f[4], beta = f[5], p = f[6], q = f[7]
+    if with_gain:
+        for k in range(m):
+            x = u[k]
+            z = _flux_z(x, zs_neg, zs_pos)
+            sq = _flux_root(_flux_inflow(x, z, um_neg, um_pos), c1, beta)
+            g[k] = <floating>_flux_gain(p, sq, z)
+    for k in range(m):
+        x = u[k]
+        t = _flux_inflow(x, _flux_z(x, zs_neg, zs_pos), um_neg, um_pos)
+        sq = _flux_root(t, c1, beta)
+        y = p * _flux_level(t, c1, beta, sq) + q
+        s[k] = <floating>y
+        bad = bad + (not fabs(y) < INFINITY)
+    return bad
 
 
 def flux_forward(
@@ -315,6 +394,14 @@ def flux_forward(
         raise ValueError("flux_forward: F must have shape (1 or U.shape[1], 8)")
     if keep and (levels.shape[0] < n or levels.shape[1] != m):
         raise ValueError("flux_forward: levels must have U's shape")
+    if ks == 0 and not keep and m > 0:
+        # one row shared by every unit (the fixed neurons): branch-free rows
+        # over its entries as scalars, which vectorise
+        with nogil:
+            for i in prange(n, schedule="static", num_threads=n_threads):
+                bad += _flux_row(&U[i, 0], &S[i, 0], &G[i, 0] if with_gain else NULL, m,
+                                 &F[0, 0], with_gain)
+        return bad
     with nogil:
         for i in prange(n, schedule="static", num_threads=n_threads):
             for k in range(m):
@@ -329,12 +416,8 @@ def flux_forward(
                 s = f[6] * t + f[7]
                 S[i, k] = <floating>s
                 if with_gain:
-                    if sq > 0.0:
-                        G[i, k] = <floating>(f[6] / sq / (1.0 + z * z))
-                    else:
-                        G[i, k] = 0.0
-                if not fabs(s) < INFINITY:
-                    bad += 1
+                    G[i, k] = <floating>_flux_gain(f[6], sq, z)
+                bad += not fabs(s) < INFINITY
     return bad
 
 

@@ -7,6 +7,8 @@ cancel) and give bit-identical results for any thread count; a dense matrix
 and its CSR copy must give bit-identical first-layer results.
 """
 
+import math
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -626,6 +628,52 @@ def test_flux_forward(dtype, rtol, kw, bounded, shape):
     S5, G5 = nan_like(shape, dtype), nan_like(shape, dtype)
     K.flux_forward(U, F, S5, G5, False, 1)
     assert np.array_equal(S5, S) and np.all(np.isnan(G5))
+    # one table row per unit (trained constants) takes the general loop: the
+    # same bits as the vectorised shared-row loop
+    S6, G6 = nan_like(shape, dtype), nan_like(shape, dtype)
+    K.flux_forward(U, np.repeat(F, shape[1], axis=0), S6, G6, True, 1)
+    assert np.array_equal(S6, S) and np.array_equal(G6, G)
+
+
+def _ulps(a, ref):
+    return np.abs(a - ref) / np.spacing(np.maximum(np.abs(ref), np.finfo(float).tiny))
+
+
+def test_kernel_atan_within_one_ulp():
+    """The flux neurons' branch-free atan (Cephes) against libm's, on every
+    range it picks (|x| <= 0.66, up to tan(3 pi/8), beyond) and their edges,
+    with exact zeros, infinities, NaN, subnormal and huge inputs."""
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.standard_normal(20000) * scale
+                        for scale in (1e-12, 1e-3, 0.3, 1.0, 3.0, 30.0, 1e6, 1e200)])
+    edges = np.array([0.66, 2.414213562373095, 1.0])
+    x = np.concatenate([x, edges, np.nextafter(edges, 0), np.nextafter(edges, 3), -edges])
+    a, below = np.empty_like(x), np.empty_like(x)
+    K.scalar_functions(x, a, below)
+    ref = np.array([math.atan(v) for v in x])
+    assert _ulps(a, ref).max() <= 1.0
+    assert np.mean(a == ref) > 0.95  # rounded as libm's nearly everywhere
+    special = np.array([0.0, -0.0, np.inf, -np.inf, 5e-324, -5e-324, 1e308])
+    a, below = np.empty_like(special), np.empty_like(special)
+    K.scalar_functions(special, a, below)
+    np.testing.assert_array_equal(a, [0.0, -0.0, np.pi / 2, -np.pi / 2, 5e-324, -5e-324,
+                                      np.pi / 2])
+    assert np.signbit(a[1]) and not np.signbit(a[0])
+    nan = np.array([np.nan])
+    K.scalar_functions(nan, a[:1], below[:1])
+    assert np.isnan(a[0])
+
+
+def test_kernel_below_is_nextafter_toward_zero():
+    """The strict flux bound ``_below(u_max)`` is ``nextafter(u_max, 0)`` for
+    positive bounds from 2^-1021 up (the smallest binade's product would be
+    subnormal), powers of two (half the spacing below) included."""
+    rng = np.random.default_rng(1)
+    x = np.concatenate([np.exp(rng.uniform(-700, 700, 50000)), 2.0 ** np.arange(-1021, 1024),
+                        [np.finfo(float).max, 1.0, 3.0, np.nextafter(2.0 ** -1021, 1.0)]])
+    a, below = np.empty_like(x), np.empty_like(x)
+    K.scalar_functions(x, a, below)
+    np.testing.assert_array_equal(below, np.nextafter(x, 0.0))
 
 
 @pytest.mark.parametrize("c1, beta", [(2.0, -1.5), (-0.7, -1.2), (1.0, 0.8)])

@@ -34,14 +34,28 @@ def quiet(f, *a, **k):
         return f(*a, **k)
 
 
-@pytest.mark.parametrize("lr, floor", [(0.1, 0.95), (0.3, 0.8)])
-def test_defaults_learn_at_large_steps(digits, lr, floor):
-    # before issue 9: lr 0.1 0.79 on this seed (0.913 over 3 seeds), lr 0.3 0.49,
-    # dead outputs; MLPClassifier: 0.972, 0.907 over 3 seeds
+def test_defaults_learn_at_large_steps(digits):
+    # before issue 9: lr 0.1 0.79 on this seed (0.913 over 3 seeds), dead
+    # outputs; MLPClassifier: 0.972 over 3 seeds
     Xtr, Xte, ytr, yte = digits
-    model = quiet(SymNetClassifier(learning_rate_init=lr, random_state=0).fit, Xtr, ytr)
-    assert model.score(Xte, yte) > floor
+    model = quiet(SymNetClassifier(learning_rate_init=0.1, random_state=0).fit, Xtr, ytr)
+    assert model.score(Xte, yte) > 0.95
     assert model.dead_fraction_[-1] == 0.0  # flux output neurons: never a zero gain
+
+
+def test_defaults_learn_at_lr_0_3_on_most_seeds(digits):
+    # lr 0.3 is chaotic: a change in the last bit of one neuron's signal
+    # decides which seeds end below 0.9 (docs/model.md, section 3b; over 40
+    # seeds 0.91-0.92 on average, MLPClassifier 0.71), so the median of five
+    # seeds is asserted.  Before issue 9: 0.49 on seed 0 with dead outputs.
+    Xtr, Xte, ytr, yte = digits
+    scores = []
+    for seed in range(5):
+        model = quiet(SymNetClassifier(learning_rate_init=0.3, random_state=seed).fit,
+                      Xtr, ytr)
+        scores.append(model.score(Xte, yte))
+        assert model.dead_fraction_[-1] == 0.0
+    assert np.median(scores) > 0.9
 
 
 @pytest.mark.parametrize("lr", [0.1, 0.3])
