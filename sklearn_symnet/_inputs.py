@@ -183,7 +183,7 @@ def prediction_chunks(X, dtype):
             src = CompactInput(Xc, chunk, buffers=_compact_buffers(Xc, chunk))
             yield start, stop, _bind(src, np.arange(stop - start, dtype=np.int64))
         else:
-            yield start, stop, _dense_first(Xc)
+            yield start, stop, DenseRows(Xc)
 
 
 def _bind(src, rows):
@@ -192,8 +192,15 @@ def _bind(src, rows):
     return first
 
 
-def _dense_first(Xc):
-    def first(W, b, U, n_threads):
+class DenseRows:
+    """A chunk of dense rows (C-contiguous, the network's dtype) for the BLAS
+    path: ``first(W, b, U, n_threads)`` writes their first-layer inputs, and
+    :attr:`X` lets the network take the rows through every layer at once
+    (:func:`sklearn_symnet._kernels.predict_dense`)."""
+
+    def __init__(self, X):
+        self.X = X
+
+    def __call__(self, W, b, U, n_threads):
         U[...] = b
-        _kernels.matmul(Xc, False, W, False, U, 1.0, 1.0, n_threads)
-    return first
+        _kernels.matmul(self.X, False, W, False, U, 1.0, 1.0, n_threads)

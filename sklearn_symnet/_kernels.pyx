@@ -14,7 +14,7 @@ result is bit-identical whatever the number of threads.
 import numpy as np
 
 from cython cimport floating
-from cython.parallel cimport parallel, prange
+from cython.parallel cimport parallel, prange, threadid
 from libc.math cimport (atan, sqrt, exp, log, log1p, tanh, fabs, INFINITY, nextafter,
                         copysign)
 from libc.string cimport memcpy, memmove
@@ -67,26 +67,55 @@ cdef Py_ssize_t _used_breakpoints(const double[:, ::1] breakpoints) noexcept nog
     return used
 
 
+cdef struct RateShared:
+    # one shared table of at most four breakpoints, padded (see _rate_row4)
+    double b[4]
+    float bf[4]
+    double sl[5]
+    double ic[5]
+    double ga[5]
+
+
+cdef bint _rate_shared(const double[:, ::1] breakpoints, const double[:, ::1] slope,
+                       const double[:, ::1] intercept, const double[:, ::1] gain,
+                       Py_ssize_t nb, RateShared *t) noexcept nogil:
+    """Fill ``t`` where the tables are one shared row of at most four used
+    breakpoints (the fixed neurons); False where they are not."""
+    cdef Py_ssize_t j, jj
+    if slope.shape[0] != 1 or nb > 4:
+        return False
+    for j in range(4):
+        t.b[j] = breakpoints[0, j] if j < nb else INFINITY
+        t.bf[j] = <float>t.b[j]
+        if t.bf[j] < t.b[j]:  # rounded down: the next float up
+            t.bf[j] = nextafterf(t.bf[j], INFINITY)
+    for j in range(5):
+        jj = min(j, nb)
+        t.sl[j] = slope[0, jj]
+        t.ic[j] = intercept[0, jj]
+        t.ga[j] = gain[0, jj]
+    return True
+
+
 cdef inline Py_ssize_t _rate_row4(
-    const floating *u, floating *s, floating *g, Py_ssize_t m, const double *b,
-    const float *bf, const double *sl, const double *ic, const double *ga,
+    const floating *u, floating *s, floating *g, Py_ssize_t m, const RateShared *t,
     bint with_gain,
 ) noexcept nogil:
-    """One row of a layer whose units share one table of at most four
-    breakpoints ``b`` (padded with ``+inf``; ``sl``, ``ic``, ``ga`` have five
-    pieces): each input's piece is picked by a chain of four selects on
-    scalars (no branch, no gather), so the loops vectorise in both dtypes.
-    ``bf`` is ``b`` rounded up to float (a float input is at or above ``b``
-    exactly when it is at or above that float): float32 gains are picked in
-    float.  ``s`` may alias ``u``.  Returns the number of non-finite signals."""
+    """One row of a layer whose units share one table ``t`` of at most four
+    breakpoints ``t.b`` (padded with ``+inf``; five pieces): each input's
+    piece is picked by a chain of four selects on scalars (no branch, no
+    gather), so the loops vectorise in both dtypes.  ``t.bf`` is ``t.b``
+    rounded up to float (a float input is at or above a breakpoint exactly
+    when it is at or above that float): float32 gains are picked in float.
+    ``s`` may alias ``u``.  Returns the number of non-finite signals."""
     cdef Py_ssize_t k
     cdef int bad = 0
     cdef double x, a, c, y
-    cdef double b0 = b[0], b1 = b[1], b2 = b[2], b3 = b[3]
-    cdef double s0 = sl[0], s1 = sl[1], s2 = sl[2], s3 = sl[3], s4 = sl[4]
-    cdef double i0 = ic[0], i1 = ic[1], i2 = ic[2], i3 = ic[3], i4 = ic[4]
-    cdef double g0 = ga[0], g1 = ga[1], g2 = ga[2], g3 = ga[3], g4 = ga[4]
-    cdef float xf, af, c0 = bf[0], c1 = bf[1], c2 = bf[2], c3 = bf[3]
+    cdef double b0 = t.b[0], b1 = t.b[1], b2 = t.b[2], b3 = t.b[3]
+    cdef double s0 = t.sl[0], s1 = t.sl[1], s2 = t.sl[2], s3 = t.sl[3], s4 = t.sl[4]
+    cdef double i0 = t.ic[0], i1 = t.ic[1], i2 = t.ic[2], i3 = t.ic[3], i4 = t.ic[4]
+    cdef double g0 = t.ga[0], g1 = t.ga[1], g2 = t.ga[2], g3 = t.ga[3], g4 = t.ga[4]
+    cdef float xf, af, c0 = t.bf[0], c1 = t.bf[1], c2 = t.bf[2], c3 = t.bf[3]
     cdef float h0 = <float>g0, h1 = <float>g1, h2 = <float>g2, h3 = <float>g3, h4 = <float>g4
     if with_gain and floating is float:
         for k in range(m):
@@ -124,6 +153,31 @@ cdef inline Py_ssize_t _rate_row4(
     return bad
 
 
+cdef inline Py_ssize_t _rate_row(
+    const floating *u, floating *s, floating *g, Py_ssize_t m, const double *bp,
+    Py_ssize_t bp_stride, const double *sl, const double *ic, const double *ga,
+    Py_ssize_t stride, Py_ssize_t nb, Py_ssize_t ks, bint with_gain,
+) noexcept nogil:
+    """One row of :func:`rate_forward` with any tables: unit ``k`` reads table
+    row ``k * ks`` (breakpoint rows ``bp_stride`` apart, piece rows
+    ``stride``), its piece counted over the ``nb`` used breakpoints.  ``s``
+    may alias ``u``.  Returns the number of non-finite signals."""
+    cdef Py_ssize_t k, seg, row
+    cdef Py_ssize_t bad = 0
+    cdef double x, v
+    for k in range(m):
+        row = k * ks
+        x = u[k]
+        seg = _piece(&bp[row * bp_stride], nb, x)
+        if with_gain:
+            g[k] = <floating>ga[row * stride + seg]
+        v = sl[row * stride + seg] * x + ic[row * stride + seg]
+        s[k] = <floating>v
+        if not fabs(<floating>v) < INFINITY:  # inf, or NaN (0 * inf)
+            bad += 1
+    return bad
+
+
 def rate_forward(
     floating[:, ::1] U,
     const double[:, ::1] breakpoints,
@@ -146,47 +200,26 @@ def rate_forward(
     ``U``.  Returns the number of non-finite signals (0 for finite ``U``
     unless ``S`` overflows).
     """
-    cdef Py_ssize_t n = U.shape[0], m = U.shape[1], i, k, seg, row
+    cdef Py_ssize_t n = U.shape[0], m = U.shape[1], i
     cdef Py_ssize_t nb = _used_breakpoints(breakpoints)
     cdef Py_ssize_t ks = 1 if slope.shape[0] > 1 else 0
-    cdef Py_ssize_t bad = 0, j, jj
-    cdef double u, v
-    cdef double b4[4]
-    cdef double sl5[5]
-    cdef double ic5[5]
-    cdef double ga5[5]
-    cdef float bf4[4]
+    cdef Py_ssize_t bad = 0
+    cdef RateShared t
     if slope.shape[0] != 1 and slope.shape[0] != m:
         raise ValueError("rate_forward: tables must have 1 or U.shape[1] rows")
-    if ks == 0 and nb <= 4 and m > 0:
-        # one shared table of few pieces (the fixed neurons): padded copies
-        for j in range(4):
-            b4[j] = breakpoints[0, j] if j < nb else INFINITY
-            bf4[j] = <float>b4[j]
-            if bf4[j] < b4[j]:  # rounded down: the next float up
-                bf4[j] = nextafterf(bf4[j], INFINITY)
-        for j in range(5):
-            jj = min(j, nb)
-            sl5[j] = slope[0, jj]
-            ic5[j] = intercept[0, jj]
-            ga5[j] = gain[0, jj]
+    if m > 0 and _rate_shared(breakpoints, slope, intercept, gain, nb, &t):
+        # one shared table of few pieces (the fixed neurons)
         with nogil:
             for i in prange(n, schedule="static", num_threads=n_threads):
                 bad += _rate_row4(&U[i, 0], &S[i, 0], &G[i, 0] if with_gain else NULL, m,
-                                  b4, bf4, sl5, ic5, ga5, with_gain)
+                                  &t, with_gain)
         return bad
     with nogil:
         for i in prange(n, schedule="static", num_threads=n_threads):
-            for k in range(m):
-                row = k * ks
-                u = U[i, k]
-                seg = _piece(&breakpoints[row, 0], nb, u)
-                if with_gain:
-                    G[i, k] = <floating>gain[row, seg]
-                v = slope[row, seg] * u + intercept[row, seg]
-                S[i, k] = <floating>v
-                if not fabs(<floating>v) < INFINITY:  # inf, or NaN (0 * inf)
-                    bad += 1
+            bad += _rate_row(&U[i, 0], &S[i, 0], &G[i, 0] if with_gain else NULL, m,
+                             &breakpoints[0, 0], breakpoints.shape[1], &slope[0, 0],
+                             &intercept[0, 0], &gain[0, 0], slope.shape[1], nb, ks,
+                             with_gain)
     return bad
 
 
@@ -361,6 +394,31 @@ cdef inline Py_ssize_t _flux_row(
     return bad
 
 
+cdef inline Py_ssize_t _flux_row_units(
+    const floating *u, floating *s, floating *g, double *lv, Py_ssize_t m,
+    const double *F, Py_ssize_t ks, bint with_gain,
+) noexcept nogil:
+    """One row of :func:`flux_forward` with any table: unit ``k`` reads row
+    ``k * ks`` of ``F``; ``lv``, where not NULL, receives the levels.  The
+    same bits as :func:`_flux_row`.  Returns the number of non-finite signals."""
+    cdef Py_ssize_t k
+    cdef Py_ssize_t bad = 0
+    cdef const double *f
+    cdef Branch br
+    cdef double y
+    for k in range(m):
+        f = &F[8 * k * ks]
+        br = _flux_branch(u[k], f)
+        if lv != NULL:
+            lv[k] = br.t
+        y = f[6] * br.t + f[7]
+        s[k] = <floating>y
+        if with_gain:
+            g[k] = <floating>_flux_gain(f[6], br.sq, br.z)
+        bad += not fabs(y) < INFINITY
+    return bad
+
+
 def flux_forward(
     floating[:, ::1] U,
     const double[:, ::1] F,
@@ -383,12 +441,9 @@ def flux_forward(
     :func:`flux_constant_grads`).  Returns the number of non-finite signals
     (only a NaN input gives one).
     """
-    cdef Py_ssize_t n = U.shape[0], m = U.shape[1], i, k, row
+    cdef Py_ssize_t n = U.shape[0], m = U.shape[1], i
     cdef Py_ssize_t ks = 1 if F.shape[0] > 1 else 0
     cdef Py_ssize_t bad = 0
-    cdef double z, sq, t, s
-    cdef Branch br
-    cdef const double *f
     cdef bint keep = levels is not None
     if F.shape[1] != 8 or (F.shape[0] != 1 and F.shape[0] != m):
         raise ValueError("flux_forward: F must have shape (1 or U.shape[1], 8)")
@@ -404,20 +459,9 @@ def flux_forward(
         return bad
     with nogil:
         for i in prange(n, schedule="static", num_threads=n_threads):
-            for k in range(m):
-                row = k * ks
-                f = &F[row, 0]
-                br = _flux_branch(U[i, k], f)
-                z = br.z
-                sq = br.sq
-                t = br.t
-                if keep:
-                    levels[i, k] = t
-                s = f[6] * t + f[7]
-                S[i, k] = <floating>s
-                if with_gain:
-                    G[i, k] = <floating>_flux_gain(f[6], sq, z)
-                bad += not fabs(s) < INFINITY
+            bad += _flux_row_units(&U[i, 0], &S[i, 0], &G[i, 0] if with_gain else NULL,
+                                   &levels[i, 0] if keep else NULL, m, &F[0, 0], ks,
+                                   with_gain)
     return bad
 
 
@@ -483,6 +527,182 @@ def flux_constant_grads(
             out[k, 1] = a1
             out[k, 2] = a2
             out[k, 3] = a3
+
+
+# ---------------------------------------------------------------------------
+# Prediction: every layer of a block of rows in one pass
+# ---------------------------------------------------------------------------
+# Rows per block of predict_dense: a block's layer buffers (rows x width)
+# stay in the core's cache from the product that writes them to the one that
+# reads them.  Blocks depend on the row count only (results do not depend on
+# the thread count).
+PREDICT_BLOCK_ROWS = 256
+# Layers predict_dense takes (its plans live on the stack).
+PREDICT_MAX_LAYERS = 32
+cdef int MAX_LAYERS = 32
+
+cdef enum LayerKind:
+    LINEAR = 0
+    RATE_SHARED = 1
+    RATE = 2
+    FLUX_SHARED = 3
+    FLUX = 4
+
+
+cdef struct LayerPlan:
+    int kind
+    int width
+    int fan_in
+    void *W            # (fan_in, width) coefficients, the rows' dtype
+    const void *b      # (width,) intercepts
+    RateShared rs      # RATE_SHARED
+    const double *bp   # RATE: breakpoints, slopes, intercepts, gains
+    const double *sl
+    const double *ic
+    const double *ga
+    Py_ssize_t bp_stride, stride, nb, ks
+    const double *F    # FLUX, FLUX_SHARED
+
+
+cdef void _predict_block(
+    const floating *x, int ldx, int mb, const LayerPlan *plan, int n_layers,
+    floating *buf0, floating *buf1, floating *last, long long *bad,
+) noexcept nogil:
+    """Rows ``x[0:mb]`` through every layer: bias, product (one BLAS call),
+    steady states in place; the last layer's signals into ``last``.
+    ``bad[0]`` counts the first layer's non-finite inputs, ``bad[1 + j]``
+    layer ``j``'s non-finite signals."""
+    cdef const floating *inp = x
+    cdef floating *dst
+    cdef floating one = 1.0
+    cdef int ld = ldx, j, w, i, k
+    cdef const LayerPlan *p
+    for j in range(n_layers):
+        p = &plan[j]
+        w = p.width
+        dst = last if j == n_layers - 1 else (buf0 if j % 2 == 0 else buf1)
+        for i in range(mb):
+            memcpy(&dst[i * w], p.b, w * sizeof(floating))
+        # row-major dst = inp @ W is column-major dst.T = W.T inp.T (see matmul)
+        _gemm(78, 78, w, mb, p.fan_in, one, <floating*>p.W, w, <floating*>inp, ld, one,
+              dst, w)
+        if j == 0:
+            for i in range(mb * w):
+                bad[0] += not (fabs(dst[i]) < INFINITY)
+        for i in range(mb):
+            if p.kind == RATE_SHARED:
+                bad[1 + j] += _rate_row4(&dst[i * w], &dst[i * w], <floating*>NULL, w,
+                                         &p.rs, False)
+            elif p.kind == RATE:
+                bad[1 + j] += _rate_row(&dst[i * w], &dst[i * w], <floating*>NULL, w, p.bp,
+                                        p.bp_stride, p.sl, p.ic, p.ga, p.stride, p.nb, p.ks,
+                                        False)
+            elif p.kind == FLUX_SHARED:
+                bad[1 + j] += _flux_row(&dst[i * w], &dst[i * w], <floating*>NULL, w, p.F,
+                                        False)
+            elif p.kind == FLUX:
+                bad[1 + j] += _flux_row_units(&dst[i * w], &dst[i * w], <floating*>NULL,
+                                              NULL, w, p.F, p.ks, False)
+            else:
+                for k in range(w):
+                    bad[1 + j] += not (fabs(dst[i * w + k]) < INFINITY)
+        inp = dst
+        ld = w
+
+
+def predict_dense(
+    const floating[:, ::1] X,
+    list coefs,
+    list intercepts,
+    list tables,
+    floating[:, ::1] last,
+    floating[:, ::1] work,
+    long long[:, ::1] bad,
+    int n_threads=1,
+):
+    """Signals of the last layer for dense rows ``X``, all layers of a block
+    of :data:`PREDICT_BLOCK_ROWS` rows at a time (prediction: no gains).
+
+    ``coefs[j]`` (fan_in, width) and ``intercepts[j]`` (width,) are in
+    ``X``'s dtype; ``tables[j]`` is a layer's kernel tables
+    (``NeuronTable.kernel_tables``): ``("linear",)``, ``("rate",
+    breakpoints, slope, intercept, gain)`` or ``("flux", F)``, as
+    :func:`rate_forward` and :func:`flux_forward` read them, with the same
+    bits.  ``last`` (n_rows, last width) receives the signals; ``work`` is
+    (2 n_threads, PREDICT_BLOCK_ROWS x widest hidden layer) of scratch;
+    ``bad`` (n_blocks, 1 + n_layers) receives, per block, the number of the
+    first layer's non-finite inputs and of each layer's non-finite signals.
+    Blocks are shared by ``n_threads`` OpenMP threads; BLAS must run
+    single-threaded.
+    """
+    cdef Py_ssize_t n = X.shape[0], blk, n_blocks, r0
+    cdef int n_layers = len(coefs), j, tid, mb, B = PREDICT_BLOCK_ROWS, fan_in, width
+    cdef int widest = 1
+    cdef LayerPlan plan[32]
+    cdef const floating[:, ::1] W
+    cdef const floating[::1] b
+    cdef const double[:, ::1] bp, sl, ic, ga, F
+    if n_layers < 1 or n_layers > MAX_LAYERS:
+        raise ValueError(f"predict_dense: 1 to {MAX_LAYERS} layers, got {n_layers}")
+    if len(intercepts) != n_layers or len(tables) != n_layers:
+        raise ValueError("predict_dense: one intercept vector and one table per layer")
+    fan_in = X.shape[1]
+    for j in range(n_layers):
+        W = coefs[j]
+        b = intercepts[j]
+        width = W.shape[1]
+        if W.shape[0] != fan_in or b.shape[0] != width or width < 1:
+            raise ValueError(f"predict_dense: layer {j}'s coefficients do not fit")
+        if j < n_layers - 1 and width > widest:
+            widest = width
+        plan[j].width = width
+        plan[j].fan_in = fan_in
+        plan[j].W = <void*>&W[0, 0]
+        plan[j].b = <const void*>&b[0]
+        kind = tables[j][0]
+        if kind == "linear":
+            plan[j].kind = LINEAR
+        elif kind == "rate":
+            bp, sl, ic, ga = tables[j][1:]
+            if sl.shape[0] != 1 and sl.shape[0] != width:
+                raise ValueError("predict_dense: tables must have 1 or width rows")
+            plan[j].nb = _used_breakpoints(bp)
+            if _rate_shared(bp, sl, ic, ga, plan[j].nb, &plan[j].rs):
+                plan[j].kind = RATE_SHARED
+            else:
+                plan[j].kind = RATE
+                plan[j].bp = &bp[0, 0] if bp.shape[1] > 0 else NULL
+                plan[j].bp_stride = bp.shape[1]
+                plan[j].sl = &sl[0, 0]
+                plan[j].ic = &ic[0, 0]
+                plan[j].ga = &ga[0, 0]
+                plan[j].stride = sl.shape[1]
+                plan[j].ks = 1 if sl.shape[0] > 1 else 0
+        elif kind == "flux":
+            F = tables[j][1]
+            if F.shape[1] != 8 or (F.shape[0] != 1 and F.shape[0] != width):
+                raise ValueError("predict_dense: F must have shape (1 or width, 8)")
+            plan[j].F = &F[0, 0]
+            plan[j].ks = 1 if F.shape[0] > 1 else 0
+            plan[j].kind = FLUX_SHARED if F.shape[0] == 1 else FLUX
+        else:
+            raise ValueError(f"predict_dense: unknown tables {kind!r}")
+        fan_in = width
+    n_blocks = (n + B - 1) // B
+    if last.shape[0] != n or last.shape[1] != fan_in:
+        raise ValueError("predict_dense: last must have shape (n_rows, last width)")
+    if (work.shape[0] < 2 * max(n_threads, 1) or work.shape[1] < B * widest
+            or bad.shape[0] < n_blocks or bad.shape[1] != n_layers + 1):
+        raise ValueError("predict_dense: work or bad too small")
+    bad[:, :] = 0
+    with nogil:
+        for blk in prange(n_blocks, schedule="static", num_threads=n_threads):
+            tid = threadid()
+            r0 = blk * B
+            mb = <int>(B if r0 + B <= n else n - r0)
+            _predict_block(&X[r0, 0], <int>X.shape[1], mb, plan, n_layers,
+                           &work[2 * tid, 0], &work[2 * tid + 1, 0], &last[r0, 0],
+                           &bad[blk, 0])
 
 
 # ---------------------------------------------------------------------------

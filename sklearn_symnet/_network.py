@@ -14,7 +14,7 @@ output signals into the error that enters the reverse systems.
 import numpy as np
 
 from . import _kernels
-from ._inputs import prediction_chunks
+from ._inputs import DenseRows, prediction_chunks
 from ._optim import ArctanBound
 from ._threads import blas_single_thread, threads_for
 
@@ -206,17 +206,46 @@ class SymNetwork:
         finds them, and ``X`` need not be scanned beforehand)."""
         n = X.shape[0]
         out = np.empty((n, self.head.n_outputs), dtype=self.dtype)
+        fused = len(self.tables) <= _kernels.PREDICT_MAX_LAYERS
         with blas_single_thread():
             for start, stop, first in prediction_chunks(X, self.dtype):
                 m = stop - start
-                if check_rows is not None:
-                    first = _checked(first, check_rows, start, stop)
-                U = [np.empty((m, w), dtype=self.dtype) for w in self.layer_units[1:]]
-                # a layer's signals overwrite its inputs: no gains, no second buffer
-                S_last = self._forward(first, m, U, U, [None] * len(U), False,
-                                       self.n_threads)
+                if fused and isinstance(first, DenseRows):
+                    S_last = self._predict_dense(first.X, start, check_rows)
+                else:
+                    if check_rows is not None:
+                        first = _checked(first, check_rows, start, stop)
+                    U = [np.empty((m, w), dtype=self.dtype) for w in self.layer_units[1:]]
+                    # a layer's signals overwrite its inputs: no gains, no second buffer
+                    S_last = self._forward(first, m, U, U, [None] * len(U), False,
+                                           self.n_threads)
                 self.head.outputs(S_last, out=out[start:stop])
         return out
+
+    def _predict_dense(self, X, start, check_rows):
+        """The last layer's signals for dense rows ``X`` (rows ``start:`` of the
+        caller's), every layer of a block of rows in one kernel pass, each
+        block's buffers in cache (:func:`_kernels.predict_dense`; the same
+        bits as :meth:`_forward`)."""
+        m = X.shape[0]
+        nt = threads_for(m * self.layer_units[0] * self.layer_units[1], self.n_threads)
+        B = _kernels.PREDICT_BLOCK_ROWS
+        hidden = self.layer_units[1:-1]
+        work = np.empty((2 * nt, B * max(hidden, default=1)), dtype=self.dtype)
+        n_blocks = -(-m // B)
+        bad = np.empty((n_blocks, len(self.tables) + 1), dtype=np.int64)
+        S_last = np.empty((m, self.layer_units[-1]), dtype=self.dtype)
+        _kernels.predict_dense(X, self.coefs, self.intercepts,
+                               [t.kernel_tables() for t in self.tables], S_last, work, bad,
+                               nt)
+        if check_rows is not None:
+            # non-finite X reaches every first-layer input of its row
+            for blk in np.flatnonzero(bad[:, 0]):
+                check_rows(start + blk * B, start + min((blk + 1) * B, m))
+        layers = np.flatnonzero(bad[:, 1:].any(axis=0))
+        if layers.size:
+            raise SignalOverflowError(int(layers[0]), self.dtype)
+        return S_last
 
     def layer_signals(self, X):
         """Every layer's inputs, signals and gains for ``X`` (lists of arrays of

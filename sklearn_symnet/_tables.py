@@ -98,6 +98,13 @@ class NeuronTable:
                                          S, G, with_gain, n_threads)
         return _kernels.flux_forward(U, self._flux, S, G, with_gain, n_threads, levels)
 
+    def kernel_tables(self):
+        """The tables as :func:`sklearn_symnet._kernels.predict_dense` takes
+        them (the coupling's own, as :meth:`forward` passes them)."""
+        if self.coupling == "rate":
+            return ("rate", self._bp, self._slope, self._icpt, self._gain)
+        return ("flux", self._flux)
+
     def constant_grads(self, U, E, out, n_threads=1, levels=None):
         """``out[k] = sum_i E[i, k] * d s(U[i, k]) / d theta_k`` (shape (n_units, 4)).
 
@@ -237,6 +244,9 @@ class LinearTable:
 
     coupling = "linear"
     n_rows = 0
+
+    def kernel_tables(self):
+        return ("linear",)
 
     def forward(self, U, S, G, n_threads=1, with_gain=True, levels=None):
         if S is not U:

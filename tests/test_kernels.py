@@ -1373,3 +1373,121 @@ def test_gather_rows(dtype, n_threads):
     assert np.all(np.isnan(out[40:]))  # the rest untouched
     with pytest.raises(ValueError, match="gather_rows"):
         K.gather_rows(X, rows, out[:10], 1)
+
+
+# ---------------------------------------------------------------------------
+# predict_dense: every layer of a block of rows in one pass
+# ---------------------------------------------------------------------------
+def _layer_tables(kind, width, rng):
+    """A layer's NeuronTable (or LinearTable) of the given kind."""
+    from sklearn_symnet._tables import LinearTable, NeuronTable
+
+    if kind == "linear":
+        return LinearTable()
+    coupling, shared = kind.split("-")
+    base = np.array([0.8, 0.5, 1.0, 1.0]) if coupling == "flux" else np.array([1.0, 0.5, 1.0, 1.0])
+    if shared == "shared":
+        theta = base[None]
+    else:  # one row per unit, as trained constants give
+        theta = base * rng.uniform(0.8, 1.25, (width, 4))
+    return NeuronTable(theta, coupling=coupling, output_element=1 if coupling == "rate" else 1)
+
+
+def _layer_by_layer(X, coefs, intercepts, tables, n_threads=1):
+    """The per-layer kernels (the training forward pass's), one after another."""
+    A = X
+    bad = []
+    for W, b, t in zip(coefs, intercepts, tables):
+        U = np.empty((A.shape[0], W.shape[1]), dtype=X.dtype)
+        U[...] = b
+        K.matmul(A, False, W, False, U, 1.0, 1.0, n_threads)
+        bad.append(t.forward(U, U, None, n_threads, False))
+        A = U
+    return A, bad
+
+
+def _ref_layers(X, coefs, intercepts, tables):
+    """NumPy reference: products and each table's closed form in float64."""
+    A = c64(X)
+    for W, b, t in zip(coefs, intercepts, tables):
+        U = A @ c64(W) + c64(b)
+        if t.coupling == "linear":
+            A = U
+            continue
+        S = np.empty_like(U)
+        for k in range(U.shape[1]):
+            r = min(k, t.n_rows - 1)
+            if t.coupling == "rate":
+                m = t.n_pieces[r]
+                S[:, k] = ref_rate_forward(U[:, k], t._bp[r, : m - 1], t._slope[r, :m],
+                                           t._icpt[r, :m], t._gain[r, :m])[0]
+            else:
+                um, up, _, _, c1, beta, p, q = t._flux[r]
+                S[:, k] = ref_flux_forward(U[:, k], um, up, c1, beta, p, q)[0]
+        A = S
+    return A
+
+
+@pytest.mark.parametrize("dtype, rtol", DTYPES)
+@pytest.mark.parametrize("kinds", [
+    ("rate-shared", "flux-shared"),
+    ("rate-units", "flux-units"),
+    ("flux-shared", "rate-shared", "linear"),
+    ("rate-shared", "rate-units", "flux-units", "flux-shared"),
+], ids=lambda k: "+".join(k))
+@pytest.mark.parametrize("n", [1, 255, 256, 257, 700])
+def test_predict_dense(dtype, rtol, kinds, n):
+    """Blocks of rows through every layer give the per-layer kernels' bits
+    (the training forward pass) and the NumPy reference's values, for any
+    thread count, every kind of table and block remainders."""
+    rng = np.random.default_rng(len(kinds) + n)
+    widths = [13] + [int(w) for w in rng.integers(3, 40, len(kinds))]
+    coefs = [(rng.standard_normal((a, b)) / np.sqrt(a)).astype(dtype)
+             for a, b in zip(widths[:-1], widths[1:])]
+    intercepts = [rng.uniform(-0.5, 0.5, b).astype(dtype) for b in widths[1:]]
+    tables = [_layer_tables(k, w, rng) for k, w in zip(kinds, widths[1:])]
+    X = rng.standard_normal((n, widths[0])).astype(dtype)
+    expected, bad_layers = _layer_by_layer(X, coefs, intercepts, tables)
+    assert bad_layers == [0] * len(kinds)
+    specs = [t.kernel_tables() for t in tables]
+    B = K.PREDICT_BLOCK_ROWS
+    n_blocks = -(-n // B)
+    for nt in (1, 2, 3):
+        last = nan_like((n, widths[-1]), dtype)
+        work = nan_like((2 * nt, B * max(widths[1:-1], default=1)), dtype)
+        bad = np.full((n_blocks, len(kinds) + 1), -1, dtype=np.int64)
+        K.predict_dense(X, coefs, intercepts, specs, last, work, bad, nt)
+        assert last.dtype == dtype
+        np.testing.assert_array_equal(last, expected)
+        np.testing.assert_array_equal(bad, 0)
+    ref = _ref_layers(X, coefs, intercepts, tables)
+    scale = np.abs(ref).max() + 1.0
+    np.testing.assert_allclose(c64(last), ref, rtol=0, atol=(1e3 * rtol) * scale)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_predict_dense_reports_non_finite_blocks(dtype):
+    """A non-finite input is counted in its block's first-layer column (and
+    its signals in the layers'); finite rows overflowing a layer only there."""
+    rng = np.random.default_rng(0)
+    tables = [_layer_tables("rate-shared", 8, rng), _layer_tables("flux-shared", 4, rng)]
+    coefs = [rng.standard_normal((5, 8)).astype(dtype), rng.standard_normal((8, 4)).astype(dtype)]
+    intercepts = [np.zeros(8, dtype), np.zeros(4, dtype)]
+    X = rng.standard_normal((600, 5)).astype(dtype)
+    X[300, 2] = np.nan  # block 1
+    big = np.finfo(dtype).max
+    X[550] = big  # block 2: the first layer's inputs overflow to inf
+    specs = [t.kernel_tables() for t in tables]
+    last = np.empty((600, 4), dtype)
+    work = np.empty((2, K.PREDICT_BLOCK_ROWS * 8), dtype)
+    bad = np.empty((3, 3), dtype=np.int64)
+    K.predict_dense(X, coefs, intercepts, specs, last, work, bad, 1)
+    assert bad[0].tolist() == [0, 0, 0]
+    assert bad[1, 0] == 8 and bad[1, 1] > 0
+    assert bad[2, 0] > 0
+    with pytest.raises(ValueError, match="layers"):
+        K.predict_dense(X, [], [], [], last, work, bad, 1)
+    with pytest.raises(ValueError, match="too small"):
+        K.predict_dense(X, coefs, intercepts, specs, last, work[:1], bad, 1)
+    with pytest.raises(ValueError, match="do not fit"):
+        K.predict_dense(X[:, :4].copy(), coefs, intercepts, specs, last, work, bad, 1)
