@@ -104,37 +104,33 @@ cdef inline Py_ssize_t _rate_row4(
     """One row of a layer whose units share one table ``t`` of at most four
     breakpoints ``t.b`` (padded with ``+inf``; five pieces): each input's
     piece is picked by a chain of four selects on scalars (no branch, no
-    gather), so the loops vectorise in both dtypes.  ``t.bf`` is ``t.b``
-    rounded up to float (a float input is at or above a breakpoint exactly
-    when it is at or above that float): float32 gains are picked in float.
-    ``s`` may alias ``u``.  Returns the number of non-finite signals."""
+    gather), so the loops vectorise in both dtypes.  Gains are picked in the
+    rows' dtype: in float against ``t.bf``, the breakpoints rounded up to
+    float (a float input is at or above a breakpoint exactly when it is at or
+    above that float).  ``s`` may alias ``u``.  Returns the number of
+    non-finite signals."""
     cdef Py_ssize_t k
     cdef int bad = 0
     cdef double x, a, c, y
     cdef double b0 = t.b[0], b1 = t.b[1], b2 = t.b[2], b3 = t.b[3]
     cdef double s0 = t.sl[0], s1 = t.sl[1], s2 = t.sl[2], s3 = t.sl[3], s4 = t.sl[4]
     cdef double i0 = t.ic[0], i1 = t.ic[1], i2 = t.ic[2], i3 = t.ic[3], i4 = t.ic[4]
-    cdef double g0 = t.ga[0], g1 = t.ga[1], g2 = t.ga[2], g3 = t.ga[3], g4 = t.ga[4]
-    cdef float xf, af, c0 = t.bf[0], c1 = t.bf[1], c2 = t.bf[2], c3 = t.bf[3]
-    cdef float h0 = <float>g0, h1 = <float>g1, h2 = <float>g2, h3 = <float>g3, h4 = <float>g4
-    if with_gain and floating is float:
+    cdef floating xg, ag, q0, q1, q2, q3
+    cdef floating h0 = <floating>t.ga[0], h1 = <floating>t.ga[1], h2 = <floating>t.ga[2]
+    cdef floating h3 = <floating>t.ga[3], h4 = <floating>t.ga[4]
+    if floating is float:
+        q0, q1, q2, q3 = t.bf[0], t.bf[1], t.bf[2], t.bf[3]
+    else:
+        q0, q1, q2, q3 = b0, b1, b2, b3
+    if with_gain:
         for k in range(m):
-            xf = u[k]
-            af = h0
-            af = h1 if xf >= c0 else af
-            af = h2 if xf >= c1 else af
-            af = h3 if xf >= c2 else af
-            af = h4 if xf >= c3 else af
-            g[k] = af
-    elif with_gain:
-        for k in range(m):
-            x = u[k]
-            a = g0
-            a = g1 if x >= b0 else a
-            a = g2 if x >= b1 else a
-            a = g3 if x >= b2 else a
-            a = g4 if x >= b3 else a
-            g[k] = <floating>a
+            xg = u[k]
+            ag = h0
+            ag = h1 if xg >= q0 else ag
+            ag = h2 if xg >= q1 else ag
+            ag = h3 if xg >= q2 else ag
+            ag = h4 if xg >= q3 else ag
+            g[k] = ag
     for k in range(m):
         x = u[k]
         a = s0
@@ -353,42 +349,53 @@ cdef struct Branch:
     double t   # the input element's level
 
 
-cdef inline Branch _flux_branch(double u, const double *F) noexcept nogil:
-    """Raw input ``u`` to the stable branch of table row ``F`` (see
+cdef inline Branch _flux_solve(
+    double u, double um_neg, double um_pos, double zs_neg, double zs_pos, double c1,
+    double beta,
+) noexcept nogil:
+    """Raw input ``u`` to the stable branch of a table row given as scalars
+    ``(u_max, u_max_pos, pi/(2 u_max), pi/(2 u_max_pos), c1, beta)`` (see
     :func:`flux_forward`).  A struct, so that ``prange`` loops that assign
     it keep it thread-private."""
     cdef Branch b
     cdef double v
-    b.z = _flux_z(u, F[2], F[3])
-    v = _flux_inflow(u, b.z, F[0], F[1])
-    b.sq = _flux_root(v, F[4], F[5])
-    b.t = _flux_level(v, F[4], F[5], b.sq)
+    b.z = _flux_z(u, zs_neg, zs_pos)
+    v = _flux_inflow(u, b.z, um_neg, um_pos)
+    b.sq = _flux_root(v, c1, beta)
+    b.t = _flux_level(v, c1, beta, b.sq)
     return b
+
+
+cdef inline Branch _flux_branch(double u, const double *F) noexcept nogil:
+    """:func:`_flux_solve` for table row ``F``."""
+    return _flux_solve(u, F[0], F[1], F[2], F[3], F[4], F[5])
 
 
 cdef inline Py_ssize_t _flux_row(
     const floating *u, floating *s, floating *g, Py_ssize_t m, const double *f,
     bint with_gain,
 ) noexcept nogil:
-    """One row of :func:`flux_forward` whose units share table row ``f``
-    (the same steps as :func:`_flux_branch`); ``s`` may alias ``u``.
-    Returns the number of non-finite signals."""
+    """One row of :func:`flux_forward` whose units share table row ``f``,
+    its entries held as scalars (loads picked by a select would keep the
+    loop from vectorising); ``s`` may alias ``u``.  Returns the number of
+    non-finite signals."""
     cdef Py_ssize_t k
     cdef int bad = 0
-    cdef double x, z, sq, t, y
+    cdef double y
+    cdef Branch br
     cdef double um_neg = f[0], um_pos = f[1], zs_neg = f[2], zs_pos = f[3]
     cdef double c1 = f[4], beta = f[5], p = f[6], q = f[7]
-    if with_gain:
+    if with_gain:  # (two loops: GCC does not unswitch this one into vector code)
         for k in range(m):
-            x = u[k]
-            z = _flux_z(x, zs_neg, zs_pos)
-            sq = _flux_root(_flux_inflow(x, z, um_neg, um_pos), c1, beta)
-            g[k] = <floating>_flux_gain(p, sq, z)
+            br = _flux_solve(u[k], um_neg, um_pos, zs_neg, zs_pos, c1, beta)
+            g[k] = <floating>_flux_gain(p, br.sq, br.z)
+            y = p * br.t + q
+            s[k] = <floating>y
+            bad = bad + (not fabs(y) < INFINITY)
+        return bad
     for k in range(m):
-        x = u[k]
-        t = _flux_inflow(x, _flux_z(x, zs_neg, zs_pos), um_neg, um_pos)
-        sq = _flux_root(t, c1, beta)
-        y = p * _flux_level(t, c1, beta, sq) + q
+        br = _flux_solve(u[k], um_neg, um_pos, zs_neg, zs_pos, c1, beta)
+        y = p * br.t + q
         s[k] = <floating>y
         bad = bad + (not fabs(y) < INFINITY)
     return bad
@@ -538,8 +545,9 @@ def flux_constant_grads(
 # the thread count).
 PREDICT_BLOCK_ROWS = 256
 # Layers predict_dense takes (its plans live on the stack).
-PREDICT_MAX_LAYERS = 32
-cdef int MAX_LAYERS = 32
+cdef enum:
+    MAX_LAYERS = 32
+PREDICT_MAX_LAYERS = MAX_LAYERS
 
 cdef enum LayerKind:
     LINEAR = 0
@@ -638,7 +646,7 @@ def predict_dense(
     cdef Py_ssize_t n = X.shape[0], blk, n_blocks, r0
     cdef int n_layers = len(coefs), j, tid, mb, B = PREDICT_BLOCK_ROWS, fan_in, width
     cdef int widest = 1
-    cdef LayerPlan plan[32]
+    cdef LayerPlan plan[MAX_LAYERS]
     cdef const floating[:, ::1] W
     cdef const floating[::1] b
     cdef const double[:, ::1] bp, sl, ic, ga, F
