@@ -703,9 +703,13 @@ def predict_dense(
             or bad.shape[0] < n_blocks or bad.shape[1] != n_layers + 1):
         raise ValueError("predict_dense: work or bad too small")
     bad[:, :] = 0
-    with nogil:
-        for blk in prange(n_blocks, schedule="static", num_threads=n_threads):
-            tid = threadid()
+    cdef int master_cpu = symnet_cpu()
+    with nogil, parallel(num_threads=n_threads):
+        tid = threadid()
+        symnet_nudge(master_cpu, tid)
+        # dynamic: a worker that wakes late takes fewer blocks (the bits do
+        # not depend on which thread does a block)
+        for blk in prange(n_blocks, schedule="dynamic"):
             r0 = blk * B
             mb = <int>(B if r0 + B <= n else n - r0)
             _predict_block(&X[r0, 0], <int>X.shape[1], mb, plan, n_layers,
@@ -1407,18 +1411,50 @@ def matmul(
     cdef floating *a0 = <floating*>&A[0, 0]
     cdef floating *b0 = <floating*>&B[0, 0]
     cdef int lda = A.shape[1], ldb = B.shape[1]
+    cdef int master_cpu = symnet_cpu()
     # Row-major C = op(A) op(B) is column-major C.T = op(B).T op(A).T; rows
     # i0.. of op(A) start at A[i0, 0] (or at A[0, i0] when transposed).
     with nogil:
         if n_blocks == 1:
             _gemm(tb, ta, n, m, k, alpha, b0, ldb, a0, lda, beta, &C[0, 0], n)
         else:
-            for blk in prange(n_blocks, schedule="static", num_threads=n_threads):
-                i0 = blk * per
-                mi = <int>(per if i0 + per <= m else m - i0)
-                if mi > 0:
-                    _gemm(tb, ta, n, mi, k, alpha, b0, ldb,
-                          a0 + (i0 if trans_a else i0 * lda), lda, beta, &C[i0, 0], n)
+            with parallel(num_threads=n_threads):
+                symnet_nudge(master_cpu, threadid())
+                for blk in prange(n_blocks, schedule="static"):
+                    i0 = blk * per
+                    mi = <int>(per if i0 + per <= m else m - i0)
+                    if mi > 0:
+                        _gemm(tb, ta, n, mi, k, alpha, b0, ldb,
+                              a0 + (i0 if trans_a else i0 * lda), lda, beta, &C[i0, 0], n)
+
+
+cdef extern from "_affinity.h" nogil:
+    int symnet_cpu()
+    void symnet_nudge(int master_cpu, int tid)
+    int symnet_same_mask(const void *mask)
+    int symnet_mask_size()
+    int symnet_get_mask(void *mask)
+
+
+def nudge_probe(int n_threads):
+    """Test hook for ``_affinity.h``: every thread but the first acts as if
+    it shared the first thread's CPU (the nudge's migration path), then
+    checks its affinity mask.  Returns the number of threads whose mask
+    changed (0 when the nudge restores it), or -1 off Linux."""
+    cdef int tid, i, size = symnet_mask_size()
+    cdef char[64][256] masks
+    cdef int[64] changed
+    if size <= 0 or size > 256:
+        return -1
+    n_threads = max(1, min(n_threads, 64))
+    for i in range(64):
+        changed[i] = 0
+    with nogil, parallel(num_threads=n_threads):
+        tid = threadid()
+        if symnet_get_mask(masks[tid]) == 0:
+            symnet_nudge(symnet_cpu(), tid + (tid == 0))
+            changed[tid] = not symnet_same_mask(masks[tid])
+    return sum([changed[i] for i in range(64)])
 
 
 cdef extern from "_fpenv.h" nogil:
@@ -1500,21 +1536,24 @@ cdef long long _compact_dense(
     cdef floating *vr
     cdef int *ir
     cdef floating x
+    cdef int master_cpu = symnet_cpu()
     with nogil:
-        for r in prange(n, schedule="static", num_threads=n_threads):
-            xr = &X[rows[r], 0]
-            vr = &vals[r * d]
-            ir = &idx[r * d]
-            cnt = 0
-            for j in range(d):
-                # branch-free: write always, advance only past a non-zero
-                x = xr[j]
-                vr[cnt] = x
-                ir[cnt] = <int>j
-                cnt = cnt + (x != 0)
-            ptr[r + 1] = cnt
-            if forward:
-                _row(vr, ir, 0, cnt, &W[0, 0], m, &b[0], &U[r, 0])
+        with parallel(num_threads=n_threads):
+            symnet_nudge(master_cpu, threadid())
+            for r in prange(n, schedule="static"):
+                xr = &X[rows[r], 0]
+                vr = &vals[r * d]
+                ir = &idx[r * d]
+                cnt = 0
+                for j in range(d):
+                    # branch-free: write always, advance only past a non-zero
+                    x = xr[j]
+                    vr[cnt] = x
+                    ir[cnt] = <int>j
+                    cnt = cnt + (x != 0)
+                ptr[r + 1] = cnt
+                if forward:
+                    _row(vr, ir, 0, cnt, &W[0, 0], m, &b[0], &U[r, 0])
         ptr[0] = 0
         for r in range(n):
             cnt = ptr[r + 1]
@@ -1566,8 +1605,10 @@ def csr_forward(
     independent, so threads do not change the result.
     """
     cdef Py_ssize_t n = U.shape[0], m = W.shape[1], r
-    with nogil:
-        for r in prange(n, schedule="static", num_threads=n_threads):
+    cdef int master_cpu = symnet_cpu()
+    with nogil, parallel(num_threads=n_threads):
+        symnet_nudge(master_cpu, threadid())
+        for r in prange(n, schedule="static"):
             _row(&vals[0], &idx[0], ptr[r], ptr[r + 1], &W[0, 0], m, &b[0], &U[r, 0])
 
 

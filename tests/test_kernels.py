@@ -8,6 +8,8 @@ and its CSR copy must give bit-identical first-layer results.
 """
 
 import math
+import os
+import sys
 
 import numpy as np
 import pytest
@@ -1491,3 +1493,16 @@ def test_predict_dense_reports_non_finite_blocks(dtype):
         K.predict_dense(X, coefs, intercepts, specs, last, work[:1], bad, 1)
     with pytest.raises(ValueError, match="do not fit"):
         K.predict_dense(X[:, :4].copy(), coefs, intercepts, specs, last, work, bad, 1)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux")
+                    or len(os.sched_getaffinity(0)) < 2,
+                    reason="the nudge acts on Linux with two or more CPUs")
+def test_thread_nudge_moves_without_pinning():
+    # _affinity.h: a worker woken on its master's CPU is moved to another
+    # CPU of its mask, and the mask is restored at once (a migration, not a
+    # pin).  The probe takes the migration path on every thread.
+    before = os.sched_getaffinity(0)
+    assert K.nudge_probe(2) == 0
+    assert K.nudge_probe(3) == 0
+    assert os.sched_getaffinity(0) == before
