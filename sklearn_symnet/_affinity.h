@@ -1,14 +1,16 @@
 /* Spreading a parallel region's threads over the idle cores (Linux).
  *
- * After an idle stretch (tens of milliseconds), Linux on a KVM guest often
- * wakes an OpenMP worker on the CPU of the thread that woke it: a halted
- * vCPU counts as preempted, so the scheduler avoids it.  The two threads
- * then share one core for several milliseconds while the other idles (a
- * 10,000-row prediction took its one-thread time, 15.7 ms instead of 8.3).
- * symnet_nudge moves such a worker to another CPU of its own affinity mask
- * and restores the mask at once: a one-off migration, not a pin.  Threads
- * bound to one CPU (OMP_PROC_BIND) and other systems are left alone.  It
- * changes where work runs, never what is computed. */
+ * After an idle stretch (tens of milliseconds), Linux on the KVM guest we
+ * measure on often wakes an OpenMP worker on the CPU of the thread that
+ * woke it (probably because a halted vCPU reads as preempted to the guest's
+ * scheduler; not verified), and the two threads then share one core for
+ * several milliseconds while the other idles: a 10,000-row prediction took
+ * its one-thread time, 15.7 ms instead of 8.3, in about half of the calls
+ * made after a 0.2 s pause.  symnet_nudge moves such a worker to another
+ * CPU of its own affinity mask and restores the mask at once: a one-off
+ * migration, not a pin.  Threads bound to one CPU (OMP_PROC_BIND) and other
+ * systems are left alone.  It changes where work runs, never what is
+ * computed. */
 #ifndef SYMNET_AFFINITY_H
 #define SYMNET_AFFINITY_H
 
