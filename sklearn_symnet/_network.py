@@ -226,7 +226,7 @@ class SymNetwork:
         """The last layer's signals for dense rows ``X`` (rows ``start:`` of the
         caller's), every layer of a block of rows in one kernel pass, each
         block's buffers in cache (:func:`_kernels.predict_dense`; the same
-        bits as :meth:`_forward`)."""
+        bits for any thread count, :meth:`_forward`'s values to the last bits)."""
         m = X.shape[0]
         nt = threads_for(m * self.layer_units[0] * self.layer_units[1], self.n_threads)
         B = _kernels.PREDICT_BLOCK_ROWS

@@ -1437,11 +1437,18 @@ def _ref_layers(X, coefs, intercepts, tables):
     ("flux-shared", "rate-shared", "linear"),
     ("rate-shared", "rate-units", "flux-units", "flux-shared"),
 ], ids=lambda k: "+".join(k))
-@pytest.mark.parametrize("n", [1, 255, 256, 257, 700])
+@pytest.mark.parametrize("n", [1, 255, 256, 257, 700, 1025])
 def test_predict_dense(dtype, rtol, kinds, n):
-    """Blocks of rows through every layer give the per-layer kernels' bits
-    (the training forward pass) and the NumPy reference's values, for any
-    thread count, every kind of table and block remainders."""
+    """Blocks of rows through every layer: the same bits for any thread
+    count; the per-layer kernels' values (the training forward pass) and the
+    NumPy reference's, for every kind of table and block remainders.
+
+    Not the per-layer kernels' bits: OpenBLAS (SciPy's 0.3.30) takes small
+    products through a small-matrix kernel that rounds differently, so a
+    256-row block's product and the whole set's can differ in the last bit
+    (widths 24, 33, 36 at n = 1025: the third layer's product of 512 rows
+    differed from the first 512 rows of the 1,025-row product, that of 1,024
+    rows did not)."""
     rng = np.random.default_rng(len(kinds) + n)
     widths = [13] + [int(w) for w in rng.integers(3, 40, len(kinds))]
     coefs = [(rng.standard_normal((a, b)) / np.sqrt(a)).astype(dtype)
@@ -1454,14 +1461,20 @@ def test_predict_dense(dtype, rtol, kinds, n):
     specs = [t.kernel_tables() for t in tables]
     B = K.PREDICT_BLOCK_ROWS
     n_blocks = -(-n // B)
+    first = None
     for nt in (1, 2, 3):
         last = nan_like((n, widths[-1]), dtype)
         work = nan_like((2 * nt, B * max(widths[1:-1], default=1)), dtype)
         bad = np.full((n_blocks, len(kinds) + 1), -1, dtype=np.int64)
         K.predict_dense(X, coefs, intercepts, specs, last, work, bad, nt)
         assert last.dtype == dtype
-        np.testing.assert_array_equal(last, expected)
         np.testing.assert_array_equal(bad, 0)
+        if first is None:
+            first = last
+        np.testing.assert_array_equal(last, first)  # any thread count: same bits
+    scale = np.abs(c64(expected)).max() + 1.0
+    np.testing.assert_allclose(c64(last), c64(expected), rtol=0,
+                               atol=64 * np.finfo(dtype).eps * scale)
     ref = _ref_layers(X, coefs, intercepts, tables)
     scale = np.abs(ref).max() + 1.0
     np.testing.assert_allclose(c64(last), ref, rtol=0, atol=(1e3 * rtol) * scale)
@@ -1506,3 +1519,4 @@ def test_thread_nudge_moves_without_pinning():
     assert K.nudge_probe(2) == 0
     assert K.nudge_probe(3) == 0
     assert os.sched_getaffinity(0) == before
+
