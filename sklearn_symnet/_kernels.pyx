@@ -201,8 +201,11 @@ def rate_forward(
     cdef Py_ssize_t ks = 1 if slope.shape[0] > 1 else 0
     cdef Py_ssize_t bad = 0
     cdef RateShared t
+    cdef const double *bp
     if slope.shape[0] != 1 and slope.shape[0] != m:
         raise ValueError("rate_forward: tables must have 1 or U.shape[1] rows")
+    # no breakpoints (one linear piece): no pointer into the empty table, as in predict_dense
+    bp = &breakpoints[0, 0] if breakpoints.shape[1] > 0 else NULL
     if m > 0 and _rate_shared(breakpoints, slope, intercept, gain, nb, &t):
         # one shared table of few pieces (the fixed neurons)
         with nogil:
@@ -213,7 +216,7 @@ def rate_forward(
     with nogil:
         for i in prange(n, schedule="static", num_threads=n_threads):
             bad += _rate_row(&U[i, 0], &S[i, 0], &G[i, 0] if with_gain else NULL, m,
-                             &breakpoints[0, 0], breakpoints.shape[1], &slope[0, 0],
+                             bp, breakpoints.shape[1], &slope[0, 0],
                              &intercept[0, 0], &gain[0, 0], slope.shape[1], nb, ks,
                              with_gain)
     return bad

@@ -486,6 +486,14 @@ def test_rate_forward_piece_selection():
                    True, 1)
     np.testing.assert_allclose(S1, 10 * U + 1, rtol=1e-15)
     np.testing.assert_array_equal(G1, np.full_like(U, 10.0))
+    # no breakpoints, one table row per unit (the per-unit loop; no pointer
+    # into the empty table)
+    m = U.shape[1]
+    sl_u, ic_u = np.arange(1.0, m + 1)[:, None], np.arange(m, dtype=float)[:, None]
+    Su, Gu = np.empty_like(U), np.empty_like(U)
+    K.rate_forward(U, np.empty((m, 0)), sl_u, ic_u, sl_u, Su, Gu, True, 1)
+    np.testing.assert_allclose(Su[0], sl_u[:, 0] * U[0] + ic_u[:, 0], rtol=1e-15)
+    np.testing.assert_array_equal(Gu[0], sl_u[:, 0])
 
 
 def test_rate_forward_one_table_row_per_unit():
