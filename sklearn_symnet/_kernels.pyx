@@ -204,8 +204,6 @@ def rate_forward(
     cdef const double *bp
     if slope.shape[0] != 1 and slope.shape[0] != m:
         raise ValueError("rate_forward: tables must have 1 or U.shape[1] rows")
-    # no breakpoints (one linear piece): no pointer into the empty table, as in predict_dense
-    bp = &breakpoints[0, 0] if breakpoints.shape[1] > 0 else NULL
     if m > 0 and _rate_shared(breakpoints, slope, intercept, gain, nb, &t):
         # one shared table of few pieces (the fixed neurons)
         with nogil:
@@ -213,6 +211,8 @@ def rate_forward(
                 bad += _rate_row4(&U[i, 0], &S[i, 0], &G[i, 0] if with_gain else NULL, m,
                                   &t, with_gain)
         return bad
+    # no breakpoints (one linear piece): no pointer into the empty table, as in predict_dense
+    bp = &breakpoints[0, 0] if breakpoints.shape[1] > 0 else NULL
     with nogil:
         for i in prange(n, schedule="static", num_threads=n_threads):
             bad += _rate_row(&U[i, 0], &S[i, 0], &G[i, 0] if with_gain else NULL, m,

@@ -1527,4 +1527,3 @@ def test_thread_nudge_moves_without_pinning():
     assert K.nudge_probe(2) == 0
     assert K.nudge_probe(3) == 0
     assert os.sched_getaffinity(0) == before
-
