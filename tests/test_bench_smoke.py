@@ -216,3 +216,26 @@ def test_tune_defaults_mnist_loader(tiny_mnist):
     X, y, X_te, y_te = module.load_mnist(tiny_mnist)
     assert X.shape == (300, 784) and X_te.shape == (100, 784)
     assert 0.0 <= X.min() and X.max() <= 1.0 and y.dtype == np.int64
+
+
+def test_diagnose_predict_runs(tiny_mnist, capsys):
+    diag = load_script("benchmarks/diagnose_predict.py")
+    both, alone = diag.main(["--data", str(tiny_mnist), "--standardize", "--dtype", "float32",
+                             "--hidden", "8", "--n-train", "200", "--calls", "2",
+                             "--pause", "0"])
+    assert set(both) == {"SymNet", "MLPClassifier"} and alone["SymNet"].shape == (2,)
+    out = capsys.readouterr().out
+    # the split pass computes the fused pass's signals
+    diff = float(out.split("largest difference: ")[1].split()[0])
+    assert diff < 1e-5 and "numpy 256-row products, 1 thread" in out
+
+
+def test_diagnose_adam_runs(tiny_mnist):
+    diag = load_script("benchmarks/diagnose_adam.py")
+    results = diag.main(["--data", str(tiny_mnist), "--standardize", "--hidden", "8",
+                         "--n-train", "200", "--epochs", "1", "--calls", "2"])
+    assert set(results) == {"float64", "float32"}
+    for r in results.values():
+        us, asked, (n, n_coef) = r["in_epoch"][0]
+        assert us > 0 and asked == [1] and n == 784 * 8 + 8 * 20 + 8 + 20 > n_coef
+        assert len(r["alone"]) == 12 and all(v > 0 for v in r["alone"].values())
