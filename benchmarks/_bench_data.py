@@ -334,6 +334,16 @@ def _git(*args):
     return out.stdout
 
 
+def run_header(script, argv):
+    """Comment lines that say how a diagnostic's output was made: its command
+    line, the commit (and modified files) and where ``sklearn_symnet`` came
+    from (a worktree build of another commit shows there)."""
+    env = environment()
+    return (f"# python benchmarks/{script} {' '.join(sys.argv[1:] if argv is None else argv)}\n"
+            f"# git {env['git_commit']} (modified: {env['git_modified'] or 'none'}); "
+            f"sklearn_symnet from {env['sklearn_symnet_file']}; load {env['load_average']}")
+
+
 def environment():
     """Versions, CPU, thread pools and thread environment of this process."""
     import scipy

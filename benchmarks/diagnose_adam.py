@@ -26,7 +26,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from _bench_data import add_data_arguments, environment, load_from_args  # this folder
+from _bench_data import add_data_arguments, load_from_args, run_header  # this folder
 
 try:
     import sklearn_symnet  # noqa: F401
@@ -121,10 +121,7 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--calls", type=int, default=1000)
     args = parser.parse_args(argv)
-    env = environment()
-    print(f"# python benchmarks/diagnose_adam.py {' '.join(argv or sys.argv[1:])}")
-    print(f"# git {env['git_commit']} (modified: {env['git_modified'] or 'none'}); "
-          f"load {env['load_average']}")
+    print(run_header("diagnose_adam.py", argv))
     results = {}
     for dtype in ("float64", "float32"):
         X, y, _, _ = load_from_args(args, dtype=dtype, n_test=1)

@@ -31,7 +31,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from _bench_data import add_data_arguments, environment, load_from_args  # this folder
+from _bench_data import add_data_arguments, load_from_args, run_header  # this folder
 from threadpoolctl import threadpool_limits
 
 try:
@@ -117,12 +117,9 @@ def main(argv=None):
 
     X, y, X_test, _ = load_from_args(args)
     X_test = np.ascontiguousarray(X_test)
-    env = environment()
-    print(f"# python benchmarks/diagnose_predict.py {' '.join(argv or sys.argv[1:])}")
-    print(f"# git {env['git_commit']} (modified: {env['git_modified'] or 'none'}); "
-          f"sklearn_symnet from {env['sklearn_symnet_file']}")
+    print(run_header("diagnose_predict.py", argv))
     print(f"# {X_test.shape[0]} test rows, {X_test.dtype}, hidden {args.hidden}, "
-          f"{args.calls} calls, pause {args.pause} s, load {env['load_average']}")
+          f"{args.calls} calls, pause {args.pause} s")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         sym = SymNetClassifier(hidden_layer_sizes=(args.hidden,), batch_size=128, max_iter=1,
