@@ -42,8 +42,9 @@ CONFIGS = [
     {"output_element": 0},
     {"coupling": "flux"},
     {"coupling": "flux", "output_scale": 4.0},
-    {"learning_rate_init": 5e-3, "learning_rate_decay": 0.75},
-    {"learning_rate_init": 5e-3, "learning_rate_decay": 0.75, "output_scale": 2.0},
+    {"learning_rate_init": 5e-3, "learning_rate_decay": 0.75, "decay_steps": None},
+    {"learning_rate_init": 5e-3, "learning_rate_decay": 0.75, "decay_steps": None,
+     "output_scale": 2.0},
 ]
 
 

@@ -87,6 +87,8 @@ class BaseSymNet(CallbackSupport, BaseEstimator, metaclass=ABCMeta):
         "solver": [StrOptions({"adam", "sgd"})],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "learning_rate_decay": [Interval(Real, 0, 1, closed="right")],
+        "decay_steps": [Interval(Integral, 1, None, closed="left"), None],
+        "decay_floor": [Interval(Real, 0, 1, closed="both")],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -324,13 +326,14 @@ class BaseSymNet(CallbackSupport, BaseEstimator, metaclass=ABCMeta):
     def _make_optimizer(self, net, dtype):
         """The coefficients' optimiser, and the constants' (same kind or PID)."""
         n_const = net.n_params - net.n_weights
+        schedule = (self.learning_rate_decay, self.decay_steps, self.decay_floor)
 
         def make(n, lr):
             if self.solver == "adam":
                 return AdamOptimizer(n, dtype, lr, self.beta_1, self.beta_2, self.epsilon,
-                                     self.learning_rate_decay)
+                                     *schedule)
             return SGDOptimizer(n, dtype, lr, self.momentum, self.nesterovs_momentum,
-                                self.learning_rate_decay)
+                                *schedule)
 
         weights = make(net.n_weights, self.learning_rate_init)
         constants = None

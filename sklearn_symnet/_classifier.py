@@ -86,13 +86,22 @@ class SymNetClassifier(ClassifierMixin, BaseSymNet):
         4 for flux with ``flux_bound="branch"``.
     solver : {"adam", "sgd"}, default="adam"
         Optimiser of the coefficients.
-    learning_rate_init : float, default=3e-3
-        Step size of the first epoch.
-    learning_rate_decay : float, default=1.0
-        Factor applied to the step size after every epoch (epochs counted
-        across ``partial_fit`` calls): epoch ``e`` uses
-        ``learning_rate_init * learning_rate_decay ** e``.  1.0 keeps it
-        constant, as MLPClassifier's Adam does.
+    learning_rate_init : float, default=5e-3
+        Step size of the first optimiser step.
+    learning_rate_decay : float in (0, 1], default=0.85
+        Factor by which the step size falls every ``decay_steps`` optimiser
+        steps: step ``t`` (counted across ``partial_fit`` calls) uses
+        ``learning_rate_init * max(learning_rate_decay ** (t / decay_steps),
+        decay_floor)``.  1.0 keeps it constant, as MLPClassifier's Adam does.
+        The default reaches MNIST's accuracy target in 10 epochs and keeps
+        small data sets learning (``docs/choices.md``).
+    decay_steps : int or None, default=500
+        Optimiser steps per factor ``learning_rate_decay``; ``None`` counts
+        epochs instead (epoch ``e`` uses ``learning_rate_decay ** e``).
+        Counting steps makes the schedule independent of the data set's size.
+    decay_floor : float in [0, 1], default=0.25
+        The decay never takes the step size below ``decay_floor *
+        learning_rate_init``.
     alpha : float, default=1e-4
         L2 penalty on the connection coefficients (scaled as MLPClassifier).
     batch_size : int or "auto", default="auto"
@@ -131,7 +140,7 @@ class SymNetClassifier(ClassifierMixin, BaseSymNet):
         step by ``2 coef_bound / pi``, so values above ``pi/2`` enlarge it.
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes in the loss (multiplied into ``sample_weight``).
-    kink_start : float in [0, 1], default=0.5
+    kink_start : float in [0, 1], default=0.75
         Where the hidden rate-coupled neurons start: their biases are drawn
         (Glorot-uniform, as MLPClassifier's) around ``kink_start`` times their
         first breakpoint, the input below which the input element is extinct
@@ -272,8 +281,10 @@ class SymNetClassifier(ClassifierMixin, BaseSymNet):
         loss="log_loss",
         output_scale="auto",
         solver="adam",
-        learning_rate_init=3e-3,
-        learning_rate_decay=1.0,
+        learning_rate_init=5e-3,
+        learning_rate_decay=0.85,
+        decay_steps=500,
+        decay_floor=0.25,
         alpha=1e-4,
         batch_size="auto",
         max_iter=200,
@@ -291,7 +302,7 @@ class SymNetClassifier(ClassifierMixin, BaseSymNet):
         early_stopping=False,
         validation_fraction=0.1,
         coef_bound=None,
-        kink_start=0.5,
+        kink_start=0.75,
         neuron_params="fixed",
         neuron_sharing="unit",
         neuron_solver="same",
@@ -318,6 +329,8 @@ class SymNetClassifier(ClassifierMixin, BaseSymNet):
         self.solver = solver
         self.learning_rate_init = learning_rate_init
         self.learning_rate_decay = learning_rate_decay
+        self.decay_steps = decay_steps
+        self.decay_floor = decay_floor
         self.alpha = alpha
         self.batch_size = batch_size
         self.max_iter = max_iter

@@ -45,24 +45,32 @@ class _Resumable(Optimizer):
                    for k, v in own.items() if isinstance(v, np.ndarray))
 
 
-class _EpochSchedule(_Resumable):
-    """Step size ``learning_rate_init * decay ** epochs`` (epochs completed,
-    counted across ``partial_fit`` calls); ``decay=1`` is constant."""
+class _Schedule(_Resumable):
+    """Step size ``learning_rate_init * max(decay ** n, floor)``.
 
-    def _init_schedule(self, learning_rate_init, decay):
+    ``n`` is ``t / decay_steps`` (``t``: optimiser steps, the one being
+    taken included) or, with ``decay_steps=None``, the epochs completed; both
+    count across ``partial_fit`` calls.  ``decay=1`` is a constant step."""
+
+    def _init_schedule(self, learning_rate_init, decay, decay_steps=None, floor=0.0):
         self.learning_rate_init = float(learning_rate_init)
         self.decay = float(decay)
+        self.decay_steps = None if decay_steps is None else int(decay_steps)
+        self.floor = float(floor)
         self.epochs = 0
 
     @property
     def learning_rate(self):
-        return self.learning_rate_init * self.decay**self.epochs
+        if self.decay == 1.0:
+            return self.learning_rate_init
+        n = self.epochs if self.decay_steps is None else self.t / self.decay_steps
+        return self.learning_rate_init * max(self.decay**n, self.floor)
 
     def end_epoch(self):
         self.epochs += 1
 
 
-class AdamOptimizer(_EpochSchedule):
+class AdamOptimizer(_Schedule):
     """Adam (Kingma & Ba), with MLPClassifier's defaults and bias correction.
 
     Parameters
@@ -75,13 +83,14 @@ class AdamOptimizer(_EpochSchedule):
         Step size.
     beta_1, beta_2, epsilon : float
         Moment decay rates and numerical floor.
-    decay : float, default=1.0
-        Per-epoch factor of the step size.
+    decay, decay_steps, floor : float, int or None, float
+        The step size's schedule (:class:`_Schedule`); ``decay=1.0`` keeps
+        it constant.
     """
 
     def __init__(self, n_params, dtype, learning_rate_init, beta_1=0.9,
-                 beta_2=0.999, epsilon=1e-8, decay=1.0):
-        self._init_schedule(learning_rate_init, decay)
+                 beta_2=0.999, epsilon=1e-8, decay=1.0, decay_steps=None, floor=0.0):
+        self._init_schedule(learning_rate_init, decay, decay_steps, floor)
         self.beta_1 = float(beta_1)
         self.beta_2 = float(beta_2)
         self.epsilon = float(epsilon)
@@ -123,7 +132,7 @@ class AdamOptimizer(_EpochSchedule):
         self.vs[...] = state["vs"]
 
 
-class SGDOptimizer(_EpochSchedule):
+class SGDOptimizer(_Schedule):
     """Stochastic gradient descent with (Nesterov) momentum.
 
     Parameters
@@ -133,18 +142,19 @@ class SGDOptimizer(_EpochSchedule):
     dtype : numpy dtype
         Dtype of the parameters.
     learning_rate_init : float
-        Constant step size.
+        Step size.
     momentum : float
         Momentum in [0, 1].
     nesterov : bool
         Use Nesterov's momentum.
-    decay : float, default=1.0
-        Per-epoch factor of the step size.
+    decay, decay_steps, floor : float, int or None, float
+        The step size's schedule (:class:`_Schedule`); ``decay=1.0`` keeps
+        it constant.
     """
 
     def __init__(self, n_params, dtype, learning_rate_init, momentum=0.9,
-                 nesterov=True, decay=1.0):
-        self._init_schedule(learning_rate_init, decay)
+                 nesterov=True, decay=1.0, decay_steps=None, floor=0.0):
+        self._init_schedule(learning_rate_init, decay, decay_steps, floor)
         self.momentum = float(momentum)
         self.nesterov = bool(nesterov)
         self.t = 0

@@ -70,8 +70,16 @@ class SymNetRegressor(RegressorMixin, BaseSymNet):
         Optimiser of the coefficients.
     learning_rate_init : float, default=3e-3
         Step size of the first epoch.
-    learning_rate_decay : float, default=1.0
-        Factor applied to the step size after every epoch.
+    learning_rate_decay : float in (0, 1], default=1.0
+        Factor by which the step size falls every ``decay_steps`` optimiser
+        steps (never below ``decay_floor * learning_rate_init``); 1.0 keeps
+        it constant, as MLPRegressor's Adam does.  As
+        :class:`SymNetClassifier`'s, whose default decays.
+    decay_steps : int or None, default=500
+        Optimiser steps per factor ``learning_rate_decay``; ``None`` counts
+        epochs.
+    decay_floor : float in [0, 1], default=0.25
+        The smallest factor the decay reaches.
     alpha : float, default=1e-4
         L2 penalty on the connection coefficients.
     batch_size : int or "auto", default="auto"
@@ -227,6 +235,8 @@ class SymNetRegressor(RegressorMixin, BaseSymNet):
         solver="adam",
         learning_rate_init=3e-3,
         learning_rate_decay=1.0,
+        decay_steps=500,
+        decay_floor=0.25,
         alpha=1e-4,
         batch_size="auto",
         max_iter=200,
@@ -270,6 +280,8 @@ class SymNetRegressor(RegressorMixin, BaseSymNet):
         self.solver = solver
         self.learning_rate_init = learning_rate_init
         self.learning_rate_decay = learning_rate_decay
+        self.decay_steps = decay_steps
+        self.decay_floor = decay_floor
         self.alpha = alpha
         self.batch_size = batch_size
         self.max_iter = max_iter

@@ -800,13 +800,13 @@ def test_learning_rate_decay_counts_epochs_across_calls():
     X = X[:300] / 16
     y = y[:300]
     clf = SymNetClassifier(hidden_layer_sizes=(8,), learning_rate_init=0.01,
-                           learning_rate_decay=0.5, random_state=0)
+                           learning_rate_decay=0.5, decay_steps=None, random_state=0)
     for _ in range(3):
         clf.partial_fit(X, y, classes=np.arange(10))
     assert clf._optimizer_state["weights"]["epochs"] == 3
     # decay=1 is MLPClassifier's constant step; the decayed model moves less late on
     const = SymNetClassifier(hidden_layer_sizes=(8,), learning_rate_init=0.01,
-                             random_state=0)
+                             learning_rate_decay=1.0, random_state=0)
     for _ in range(3):
         const.partial_fit(X, y, classes=np.arange(10))
     assert const._optimizer_state["weights"]["epochs"] == 3
@@ -819,6 +819,70 @@ def test_learning_rate_decay_validated():
         SymNetClassifier(learning_rate_decay=1.5).fit(X[:50], y[:50])
     with pytest.raises(ValueError, match="learning_rate_decay"):
         SymNetClassifier(learning_rate_decay=0.0).fit(X[:50], y[:50])
+    for bad in (0, 2.5, "epoch"):
+        with pytest.raises(ValueError, match="decay_steps"):
+            SymNetClassifier(decay_steps=bad).fit(X[:50], y[:50])
+    for bad in (-0.1, 1.5, np.nan):
+        with pytest.raises(ValueError, match="decay_floor"):
+            SymNetClassifier(decay_floor=bad).fit(X[:50], y[:50])
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_step_schedule_values(solver):
+    """The step size after ``t`` optimiser steps is ``learning_rate_init *
+    max(decay ** (t / decay_steps), floor)``; per epoch with ``decay_steps=None``."""
+    from sklearn_symnet._optim import AdamOptimizer, SGDOptimizer
+
+    make = AdamOptimizer if solver == "adam" else SGDOptimizer
+    opt = make(3, np.float64, 0.01, decay=0.5, decay_steps=4, floor=0.2)
+    params, grads = np.zeros(3), np.ones(3)
+    seen = []
+    for _ in range(12):
+        opt.step(params, grads)
+        seen.append(opt.learning_rate)
+    t = np.arange(1, 13)
+    assert np.allclose(seen, 0.01 * np.maximum(0.5 ** (t / 4), 0.2), rtol=1e-15, atol=0)
+    assert seen[-1] == 0.01 * 0.2  # the floor holds from t = 4 log(0.2)/log(0.5) = 9.3
+    per_epoch = make(3, np.float64, 0.01, decay=0.5, decay_steps=None, floor=0.2)
+    for _ in range(5):
+        per_epoch.step(params, grads)
+    assert per_epoch.learning_rate == 0.01  # steps do not count, epochs do
+    for e in range(1, 4):
+        per_epoch.end_epoch()
+        assert per_epoch.learning_rate == 0.01 * max(0.5**e, 0.2)
+    constant = make(3, np.float64, 0.01, decay=1.0, decay_steps=1, floor=0.0)
+    for _ in range(7):
+        constant.step(params, grads)
+    assert constant.learning_rate == 0.01
+
+
+def test_step_schedule_reaches_the_estimator():
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:300] / 16, y[:300]
+
+    def fit(**kw):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return SymNetClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0,
+                                    **kw).fit(X, y)
+
+    def coefs(m):
+        return np.concatenate([c.ravel() for c in m.coefs_ + m.intercepts_])
+
+    constant = coefs(fit(learning_rate_decay=1.0))
+    # decay 1: decay_steps and decay_floor change nothing
+    assert np.array_equal(constant, coefs(fit(learning_rate_decay=1.0, decay_steps=1)))
+    # a floor of 1 keeps the step constant whatever the decay
+    assert np.array_equal(constant, coefs(fit(learning_rate_decay=0.5, decay_steps=1,
+                                              decay_floor=1.0)))
+    # decay_steps counts steps: halving per 1e9 steps is all but constant,
+    # halving per step (floor 0.25) is not
+    slow = coefs(fit(learning_rate_decay=0.5, decay_steps=10**9, decay_floor=0.0))
+    assert not np.array_equal(constant, slow)
+    assert np.allclose(constant, slow, rtol=1e-5, atol=1e-7)
+    fast = fit(learning_rate_decay=0.5, decay_steps=1, decay_floor=0.25)
+    assert fast._optimizer_state["weights"]["t"] == 10  # 2 minibatches x 5 epochs
+    assert np.abs(coefs(fast) - constant).max() > 1e-3
 
 
 def test_sparse_input_is_never_densified():

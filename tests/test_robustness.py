@@ -747,7 +747,7 @@ def test_atomic_divergence_during_warm_start(data):
         ValueError, match="Solver produced non-finite parameter weights"
     ):
         model.fit(X, y)
-    model.set_params(solver="adam", learning_rate_init=3e-3)
+    model.set_params(solver="adam", learning_rate_init=ref.learning_rate_init)
     _assert_untouched(model, ref, data)
 
 
