@@ -140,7 +140,7 @@ class SymNetClassifier(ClassifierMixin, BaseSymNet):
         step by ``2 coef_bound / pi``, so values above ``pi/2`` enlarge it.
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes in the loss (multiplied into ``sample_weight``).
-    kink_start : float in [0, 1], default=0.75
+    kink_start : float in [0, 1], default=0.5
         Where the hidden rate-coupled neurons start: their biases are drawn
         (Glorot-uniform, as MLPClassifier's) around ``kink_start`` times their
         first breakpoint, the input below which the input element is extinct
@@ -302,7 +302,7 @@ class SymNetClassifier(ClassifierMixin, BaseSymNet):
         early_stopping=False,
         validation_fraction=0.1,
         coef_bound=None,
-        kink_start=0.75,
+        kink_start=0.5,
         neuron_params="fixed",
         neuron_sharing="unit",
         neuron_solver="same",
