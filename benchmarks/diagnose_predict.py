@@ -15,13 +15,17 @@ test rows:
   alone; and NumPy's product of the same shapes, threaded in one call, and on
   one BLAS thread in one call and in 256-row calls. Each back to back and
   after the pause.
+* ``wake``: what waking the kernels' threads costs: a parallel region with
+  next to no work (``_kernels.count_non_finite`` on two values) on the
+  prediction's thread count and on one thread, back to back and after the
+  pause.
 
 Every time is a median over ``--calls`` calls, in milliseconds.
 
 Run::
 
     python benchmarks/diagnose_predict.py --data path/to/mnist.npz --standardize \\
-        --dtype float32 [--calls 40] [--pause 0.2]
+        --dtype float32 [--calls 40] [--pause 0.2] [--parts predict,kernel,wake]
 """
 
 import argparse
@@ -113,7 +117,13 @@ def main(argv=None):
     parser.add_argument("--hidden", type=int, default=100)
     parser.add_argument("--calls", type=int, default=40)
     parser.add_argument("--pause", type=float, default=0.2)
+    parser.add_argument("--parts", default="predict,kernel,wake",
+                        help="which measurements (default: %(default)s)")
     args = parser.parse_args(argv)
+    parts = {p.strip() for p in args.parts.split(",")}
+    unknown = parts - {"predict", "kernel", "wake"}
+    if unknown:
+        parser.error(f"unknown part(s) {sorted(unknown)}; choose from predict, kernel, wake")
 
     X, y, X_test, _ = load_from_args(args)
     X_test = np.ascontiguousarray(X_test)
@@ -128,14 +138,37 @@ def main(argv=None):
                             random_state=0).fit(X, y)
     sym.predict(X_test), mlp.predict(X_test)  # warm up
 
-    print("\n## predict (whole calls)")
-    both = timed_calls({"SymNet": lambda: sym.predict(X_test),
-                        "MLPClassifier": lambda: mlp.predict(X_test)}, args.calls, args.pause)
-    for name, ms in both.items():
-        print(f"{name + ', alternating':<28} {summary(ms)}")
-    alone = timed_calls({"SymNet": lambda: sym.predict(X_test)}, args.calls, args.pause)
-    print(f"{'SymNet, alone':<28} {summary(alone['SymNet'])}")
+    both = alone = None
+    if "predict" in parts:
+        print("\n## predict (whole calls)")
+        both = timed_calls({"SymNet": lambda: sym.predict(X_test),
+                            "MLPClassifier": lambda: mlp.predict(X_test)}, args.calls,
+                           args.pause)
+        for name, ms in both.items():
+            print(f"{name + ', alternating':<28} {summary(ms)}")
+        alone = timed_calls({"SymNet": lambda: sym.predict(X_test)}, args.calls, args.pause)
+        print(f"{'SymNet, alone':<28} {summary(alone['SymNet'])}")
+    if "kernel" in parts:
+        kernel_pass(sym, X_test, args)
+    if "wake" in parts:
+        wake(sym, X_test, args)
+    return both, alone
 
+
+def wake(sym, X_test, args):
+    """A parallel region with next to no work, back to back and after the pause."""
+    print("\n## waking the threads (an all but empty parallel region)")
+    nt = sym._fitted_network(X_test.dtype, X_test.shape[0]).n_threads
+    tiny = np.zeros((2, 1), dtype=X_test.dtype)
+    fns = {f"{n} thread(s)": (lambda n=n: _kernels.count_non_finite(tiny, n))
+           for n in sorted({nt, 1})}
+    for pause in (0.0, args.pause):
+        for name, ms in timed_calls(fns, args.calls, pause).items():
+            print(f"{name + f', pause {pause}':<48} median {np.median(ms):6.3f}  "
+                  f"quartiles {np.percentile(ms, 25):6.3f} {np.percentile(ms, 75):6.3f}")
+
+
+def kernel_pass(sym, X_test, args):
     print("\n## kernel pass (first layer's product and the neurons)")
     nt, variants, W1, numpy_blocks = kernel_variants(sym, X_test)
     print(f"threads: {nt}; fused vs split, largest difference: "
@@ -153,7 +186,6 @@ def main(argv=None):
         res.update(timed_calls(numpy_fns, args.calls, pause))
         for name, ms in res.items():
             print(f"{name + f', pause {pause}':<48} median {np.median(ms):6.2f}")
-    return both, alone
 
 
 if __name__ == "__main__":
