@@ -16,8 +16,9 @@ test rows:
   one BLAS thread in one call and in 256-row calls. Each back to back and
   after the pause.
 * ``wake``: what waking the kernels' threads costs: a parallel region with
-  next to no work (``_kernels.count_non_finite`` on two values) on the
-  prediction's thread count and on one thread, back to back and after the
+  no work (``_kernels.wake_probe``) on one thread and on the prediction's
+  thread count, bare and started as the kernels start theirs (the master
+  yields once, the workers move off its CPU), back to back and after the
   pause.
 
 Every time is a median over ``--calls`` calls, in milliseconds.
@@ -156,16 +157,18 @@ def main(argv=None):
 
 
 def wake(sym, X_test, args):
-    """A parallel region with next to no work, back to back and after the pause."""
-    print("\n## waking the threads (an all but empty parallel region)")
+    """An empty parallel region, back to back and after the pause."""
+    print("\n## waking the threads (an empty parallel region)")
     nt = sym._fitted_network(X_test.dtype, X_test.shape[0]).n_threads
-    tiny = np.zeros((2, 1), dtype=X_test.dtype)
-    fns = {f"{n} thread(s)": (lambda n=n: _kernels.count_non_finite(tiny, n))
-           for n in sorted({nt, 1})}
+    fns = {"1 thread": lambda: _kernels.wake_probe(1, False)}
+    if nt > 1:
+        fns[f"{nt} threads, bare"] = lambda: _kernels.wake_probe(nt, False)
+        fns[f"{nt} threads, as the kernels start"] = lambda: _kernels.wake_probe(nt, True)
     for pause in (0.0, args.pause):
         for name, ms in timed_calls(fns, args.calls, pause).items():
             print(f"{name + f', pause {pause}':<48} median {np.median(ms):6.3f}  "
-                  f"quartiles {np.percentile(ms, 25):6.3f} {np.percentile(ms, 75):6.3f}")
+                  f"quartiles {np.percentile(ms, 25):6.3f} {np.percentile(ms, 75):6.3f}  "
+                  f"max {ms.max():6.3f}")
 
 
 def kernel_pass(sym, X_test, args):

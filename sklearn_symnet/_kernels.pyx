@@ -709,7 +709,7 @@ def predict_dense(
     cdef int master_cpu = symnet_cpu()
     with nogil, parallel(num_threads=n_threads):
         tid = threadid()
-        symnet_nudge(master_cpu, tid)
+        symnet_spread(master_cpu, tid, n_threads)
         # dynamic: a worker that wakes late takes fewer blocks (the bits do
         # not depend on which thread does a block)
         for blk in prange(n_blocks, schedule="dynamic"):
@@ -1422,7 +1422,7 @@ def matmul(
             _gemm(tb, ta, n, m, k, alpha, b0, ldb, a0, lda, beta, &C[0, 0], n)
         else:
             with parallel(num_threads=n_threads):
-                symnet_nudge(master_cpu, threadid())
+                symnet_spread(master_cpu, threadid(), n_threads)
                 for blk in prange(n_blocks, schedule="static"):
                     i0 = blk * per
                     mi = <int>(per if i0 + per <= m else m - i0)
@@ -1434,6 +1434,7 @@ def matmul(
 cdef extern from "_affinity.h" nogil:
     int symnet_cpu()
     void symnet_nudge(int master_cpu, int tid)
+    void symnet_spread(int master_cpu, int tid, int n_threads)
     int symnet_same_mask(const void *mask)
     int symnet_mask_size()
     int symnet_get_mask(void *mask)
@@ -1458,6 +1459,20 @@ def nudge_probe(int n_threads):
             symnet_nudge(symnet_cpu(), tid + (tid == 0))
             changed[tid] = not symnet_same_mask(masks[tid])
     return sum([changed[i] for i in range(64)])
+
+
+def wake_probe(int n_threads, bint spread):
+    """Diagnostic hook (``benchmarks/diagnose_predict.py --parts wake``): a
+    parallel region of ``n_threads`` threads with no work, bare or started as
+    the kernels start theirs (``symnet_spread``: the master yields once, the
+    workers move off its CPU).  Its time is what waking the threads costs."""
+    cdef int master_cpu = symnet_cpu()
+    cdef int tid
+    n_threads = max(1, n_threads)
+    with nogil, parallel(num_threads=n_threads):
+        tid = threadid()
+        if spread:
+            symnet_spread(master_cpu, tid, n_threads)
 
 
 cdef extern from "_fpenv.h" nogil:
@@ -1542,7 +1557,7 @@ cdef long long _compact_dense(
     cdef int master_cpu = symnet_cpu()
     with nogil:
         with parallel(num_threads=n_threads):
-            symnet_nudge(master_cpu, threadid())
+            symnet_spread(master_cpu, threadid(), n_threads)
             for r in prange(n, schedule="static"):
                 xr = &X[rows[r], 0]
                 vr = &vals[r * d]
@@ -1610,7 +1625,7 @@ def csr_forward(
     cdef Py_ssize_t n = U.shape[0], m = W.shape[1], r
     cdef int master_cpu = symnet_cpu()
     with nogil, parallel(num_threads=n_threads):
-        symnet_nudge(master_cpu, threadid())
+        symnet_spread(master_cpu, threadid(), n_threads)
         for r in prange(n, schedule="static"):
             _row(&vals[0], &idx[0], ptr[r], ptr[r + 1], &W[0, 0], m, &b[0], &U[r, 0])
 

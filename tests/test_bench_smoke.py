@@ -228,7 +228,7 @@ def test_diagnose_predict_runs(tiny_mnist, capsys):
     # the split pass computes the fused pass's signals
     diff = float(out.split("largest difference: ")[1].split()[0])
     assert diff < 1e-5 and "numpy 256-row products, 1 thread" in out
-    assert "1 thread(s), pause 0.0" in out  # the wake-up part
+    assert "1 thread, pause 0.0" in out  # the wake-up part
     # parts can be chosen, and an unknown one is refused
     both, alone = diag.main(["--data", str(tiny_mnist), "--hidden", "8", "--n-train", "200",
                              "--calls", "2", "--pause", "0", "--parts", "wake"])

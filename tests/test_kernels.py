@@ -1527,3 +1527,10 @@ def test_thread_nudge_moves_without_pinning():
     assert K.nudge_probe(2) == 0
     assert K.nudge_probe(3) == 0
     assert os.sched_getaffinity(0) == before
+    # the kernels' region start (the master yields, the workers nudge) pins
+    # no thread either, whatever the thread count
+    for n in (1, 2, 3):
+        for spread in (False, True):
+            K.wake_probe(n, spread)
+    assert os.sched_getaffinity(0) == before
+    assert K.nudge_probe(2) == 0
