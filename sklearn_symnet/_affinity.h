@@ -13,12 +13,12 @@
  * computed.
  *
  * A worker woken onto the master's CPU cannot run, and so cannot move
- * itself, until the master gives up that CPU: after a 0.2 s pause an all
- * but empty two-thread region took 3.7 ms (median of 60) with the nudge
- * alone, and 0.22 ms when the master also yields once at the start of the
- * region (6.5 ms with neither; benchmarks/diagnose_predict.py --parts wake).
- * symnet_spread is both: the master yields (a system call of well under a
- * microsecond when nothing else waits for its CPU), the workers nudge. */
+ * itself, until the master gives up that CPU.  symnet_spread starts a
+ * region: the master yields once (a system call of well under a
+ * microsecond when nothing else waits for its CPU), so such a worker runs
+ * at once, and the workers nudge.  After a 0.2 s pause an empty two-thread
+ * region took 6.2 ms bare and 0.33 ms started this way (medians of 40;
+ * benchmarks/diagnose_predict.py --parts wake). */
 #ifndef SYMNET_AFFINITY_H
 #define SYMNET_AFFINITY_H
 
