@@ -247,3 +247,13 @@ def test_diagnose_adam_runs(tiny_mnist):
         us, asked, (n, n_coef) = r["in_epoch"][0]
         assert us > 0 and asked == [1] and n == 784 * 8 + 8 * 20 + 8 + 20 > n_coef
         assert len(r["alone"]) == 12 and all(v > 0 for v in r["alone"].values())
+
+
+def test_epoch_times_runs(tiny_mnist, capsys):
+    script = load_script("benchmarks/epoch_times.py")
+    seconds, median = script.main(["--data", str(tiny_mnist), "--standardize", "--n-train",
+                                   "200", "--epochs", "3", "--pause", "0"])
+    assert len(seconds) == 3 and median == float(np.median(seconds[1:])) > 0
+    assert "sklearn_symnet from" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        script.main(["--data", str(tiny_mnist), "--epochs", "1"])
