@@ -684,7 +684,7 @@ class BaseSymNet(CallbackSupport, BaseEstimator, metaclass=ABCMeta):
                           "squared")
         net = SymNetwork(self._layer_units, self._fitted_tables(), head, dtype, 0.0, None,
                          prediction_threads(self.n_jobs, n_rows * self._layer_units[0]
-                                            * self._layer_units[1]))
+                                            * self._layer_units[1]), parameters=False)
         # prediction only reads the coefficients: the checked arrays themselves
         net.coefs, net.intercepts = coefs, intercepts
         return net

@@ -65,7 +65,7 @@ class SymNetwork:
     """
 
     def __init__(self, layer_units, tables, head, dtype, alpha, coef_bound, n_threads,
-                 constants=None):
+                 constants=None, parameters=True):
         self.layer_units = list(layer_units)
         self.tables = list(tables)
         self.head = head
@@ -88,14 +88,20 @@ class SymNetwork:
             self._const_slices.append(slice(pos, pos + size))
             pos += size
         self.n_params = pos
-        # free: what the optimisers move; coef: what the signals travel through
-        self.free = np.zeros(self.n_params, dtype=self.dtype)
-        self.coef = self.free if self.bound is None else np.zeros_like(self.free)
-        self.grad = np.zeros_like(self.free)
-        self.coefs = self._views(self.coef, True)
-        self.intercepts = self._views(self.coef, False)
-        self.grad_coefs = self._views(self.grad, True)
-        self.grad_intercepts = self._views(self.grad, False)
+        if not parameters:
+            # a network for prediction only: the caller assigns ``coefs`` and
+            # ``intercepts`` (no flat parameter or gradient arrays)
+            self.free = self.coef = self.grad = None
+            self.coefs = self.intercepts = self.grad_coefs = self.grad_intercepts = None
+        else:
+            # free: what the optimisers move; coef: what the signals travel through
+            self.free = np.zeros(self.n_params, dtype=self.dtype)
+            self.coef = self.free if self.bound is None else np.zeros_like(self.free)
+            self.grad = np.zeros_like(self.free)
+            self.coefs = self._views(self.coef, True)
+            self.intercepts = self._views(self.coef, False)
+            self.grad_coefs = self._views(self.grad, True)
+            self.grad_intercepts = self._views(self.grad, False)
         self._batch = 0
         # per layer, per neuron: (sample, neuron) pairs on a zero-gain piece
         self.dead_counts = None
