@@ -856,35 +856,6 @@ def test_step_schedule_values(solver):
     assert constant.learning_rate == 0.01
 
 
-def test_step_schedule_reaches_the_estimator():
-    X, y = load_digits(return_X_y=True)
-    X, y = X[:300] / 16, y[:300]
-
-    def fit(**kw):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            return SymNetClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0,
-                                    **kw).fit(X, y)
-
-    def coefs(m):
-        return np.concatenate([c.ravel() for c in m.coefs_ + m.intercepts_])
-
-    constant = coefs(fit(learning_rate_decay=1.0))
-    # decay 1: decay_steps and decay_floor change nothing
-    assert np.array_equal(constant, coefs(fit(learning_rate_decay=1.0, decay_steps=1)))
-    # a floor of 1 keeps the step constant whatever the decay
-    assert np.array_equal(constant, coefs(fit(learning_rate_decay=0.5, decay_steps=1,
-                                              decay_floor=1.0)))
-    # decay_steps counts steps: halving per 1e9 steps is all but constant,
-    # halving per step (floor 0.25) is not
-    slow = coefs(fit(learning_rate_decay=0.5, decay_steps=10**9, decay_floor=0.0))
-    assert not np.array_equal(constant, slow)
-    assert np.allclose(constant, slow, rtol=1e-5, atol=1e-7)
-    fast = fit(learning_rate_decay=0.5, decay_steps=1, decay_floor=0.25)
-    assert fast._optimizer_state["weights"]["t"] == 10  # 2 minibatches x 5 epochs
-    assert np.abs(coefs(fast) - constant).max() > 1e-3
-
-
 def test_sparse_input_is_never_densified():
     # 300 x 200,000 CSR with 20 non-zeros a row: a dense copy would take 480 MB
     import tracemalloc

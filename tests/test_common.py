@@ -56,6 +56,32 @@ def predictions(model, X):
 
 
 @pytest.mark.parametrize("kind", ESTIMATORS)
+def test_step_schedule_reaches_the_estimator(kind):
+    # learning_rate_decay, decay_steps and decay_floor reach the optimiser of
+    # both estimators (the schedule's values: test_classifier.py)
+    X, y = data(kind)
+
+    def coefs(**kw):
+        model = quiet(make(kind, batch_size=45, **kw).fit, X, y)
+        return model, np.concatenate([a.ravel() for a in state(model)])
+
+    _, constant = coefs(learning_rate_decay=1.0)
+    # decay 1: decay_steps and decay_floor change nothing
+    assert np.array_equal(constant, coefs(learning_rate_decay=1.0, decay_steps=1)[1])
+    # a floor of 1 keeps the step constant whatever the decay
+    assert np.array_equal(constant, coefs(learning_rate_decay=0.5, decay_steps=1,
+                                          decay_floor=1.0)[1])
+    # decay_steps counts steps: halving per 1e9 steps is all but constant,
+    # halving per step (down to a quarter) is not
+    slow = coefs(learning_rate_decay=0.5, decay_steps=10**9, decay_floor=0.0)[1]
+    assert not np.array_equal(constant, slow)
+    assert np.allclose(constant, slow, rtol=1e-5, atol=1e-7)
+    fast, fast_coefs = coefs(learning_rate_decay=0.5, decay_steps=1, decay_floor=0.25)
+    assert fast._optimizer_state["weights"]["t"] == 10  # 2 minibatches x 5 epochs
+    assert np.abs(fast_coefs - constant).max() > 1e-3
+
+
+@pytest.mark.parametrize("kind", ESTIMATORS)
 def test_unfitted_raises(kind):
     X, _ = data(kind)
     with pytest.raises(NotFittedError):
