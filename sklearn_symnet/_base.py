@@ -576,6 +576,14 @@ class BaseSymNet(CallbackSupport, BaseEstimator, metaclass=ABCMeta):
         state.pop("_table_cache", None)  # derived from neuron_constants_
         return state
 
+    def __setstate__(self, state):
+        # estimators pickled before ``decay_steps`` and ``decay_floor`` existed
+        # decayed their step per epoch, without a floor: they keep doing so
+        if "learning_rate_decay" in state:
+            state.setdefault("decay_steps", None)
+            state.setdefault("decay_floor", 0.0)
+        super().__setstate__(state)
+
     def _user_coefficients(self, dtype):
         """``coefs_`` and ``intercepts_`` as the user sees them (they may have
         been assigned), checked against the fitted shapes and made C-ordered

@@ -82,6 +82,25 @@ def test_step_schedule_reaches_the_estimator(kind):
 
 
 @pytest.mark.parametrize("kind", ESTIMATORS)
+def test_pickle_from_before_the_step_schedule(kind):
+    # a model pickled before decay_steps and decay_floor existed keeps its
+    # per-epoch decay without a floor, and can be inspected and trained on
+    X, y = data(kind)
+    model = quiet(make(kind, learning_rate_decay=0.5, decay_steps=None, decay_floor=0.0).fit,
+                  X, y)
+    saved = model.__getstate__()
+    del saved["decay_steps"], saved["decay_floor"]
+    old = kind.__new__(kind)
+    old.__setstate__(saved)
+    assert old.get_params()["decay_steps"] is None and old.get_params()["decay_floor"] == 0.0
+    np.testing.assert_array_equal(predictions(old, X), predictions(model, X))
+    quiet(old.partial_fit, X, y)
+    quiet(model.partial_fit, X, y)
+    for a, b in zip(state(old), state(model)):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("kind", ESTIMATORS)
 def test_unfitted_raises(kind):
     X, _ = data(kind)
     with pytest.raises(NotFittedError):
