@@ -10,7 +10,9 @@ minibatches:
 * on its own: the same call on arrays of the same length, back to back, and
   after each of: a busy wait of 0.45 ms, writing 16 MB (to empty the
   caches), the forward product ``Xb @ W1`` and the adjustment's product
-  ``Xb.T @ D`` (128-row ``Xb``), on two threads and on one.
+  ``Xb.T @ D`` (128-row ``Xb``), on two threads and on one, and a product
+  ``W1 @ M`` whose two threads each read only the rows of ``W1`` that
+  Adam's thread on the same core then updates.
 
 Times in microseconds a call.
 
@@ -83,6 +85,8 @@ def on_its_own(n, n_coef, n_features, hidden, dtype, calls=1000):
     D = rng.standard_normal((BATCH, hidden)).astype(dtype)
     W1, G1 = p[:n_w1].reshape(n_features, hidden), g[:n_w1].reshape(n_features, hidden)
     U = np.empty((BATCH, hidden), dtype)
+    M = rng.standard_normal((hidden, BATCH)).astype(dtype)
+    C1 = np.empty((n_features, BATCH), dtype)
     big = np.zeros(4_000_000, np.float32)
 
     def busy_wait():
@@ -97,6 +101,10 @@ def on_its_own(n, n_coef, n_features, hidden, dtype, calls=1000):
         "after Xb @ W1 (2 threads)": lambda: _kernels.matmul(Xb, False, W1, False, U, 1.0, 0.0, 2),
         "after Xb @ W1 (1 thread)": lambda: _kernels.matmul(Xb, False, W1, False, U, 1.0, 0.0, 1),
         "after Xb.T @ D (2 threads)": lambda: _kernels.matmul(Xb, True, D, False, G1, 1.0, 0.0, 2),
+        # reads W1 as the forward product does, but each thread only the rows
+        # of W1 it then updates (the product's row blocks are Adam's halves)
+        "after W1 @ M (2 threads, own rows)":
+            lambda: _kernels.matmul(W1, False, M, False, C1, 1.0, 0.0, 2),
     }
     rows = {}
     with blas_single_thread():
