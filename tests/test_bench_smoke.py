@@ -246,7 +246,7 @@ def test_diagnose_adam_runs(tiny_mnist):
     for r in results.values():
         us, asked, (n, n_coef) = r["in_epoch"][0]
         assert us > 0 and asked == [1] and n == 784 * 8 + 8 * 20 + 8 + 20 > n_coef
-        assert len(r["alone"]) == 12 and all(v > 0 for v in r["alone"].values())
+        assert len(r["alone"]) == 14 and all(v > 0 for v in r["alone"].values())
 
 
 def test_epoch_times_runs(tiny_mnist, capsys):
