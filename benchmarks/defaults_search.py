@@ -1,5 +1,6 @@
 """Issue 9's search over the defaults: MNIST test accuracy per seed, and a
-step-counted learning-rate decay tried as a patch (not shipped).
+step-counted learning-rate decay forced on by a patch (the fourth round's; the
+estimators now have it as ``decay_steps`` and ``decay_floor``).
 
 Two commands:
 
@@ -52,13 +53,16 @@ from sklearn_symnet import SymNetClassifier, _optim
 
 
 def patch_step_decay(steps, floor=0.0):
-    """Adam's step size ``learning_rate_init * max(decay ** (t / steps), floor)``."""
+    """Every Adam optimiser decays per ``steps`` steps, never below ``floor``
+    (the estimators' ``decay_steps`` and ``decay_floor``, forced whatever
+    their own values): step size ``learning_rate_init * max(decay ** (t /
+    steps), floor)``."""
+    shipped = _optim.AdamOptimizer._init_schedule
 
-    def learning_rate(self):
-        factor = self.decay ** (getattr(self, "t", 0) / steps)
-        return self.learning_rate_init * max(factor, floor)
+    def init_schedule(self, learning_rate_init, decay, decay_steps=None, decay_floor=0.0):
+        shipped(self, learning_rate_init, decay, steps, floor)
 
-    _optim.AdamOptimizer.learning_rate = property(learning_rate)
+    _optim.AdamOptimizer._init_schedule = init_schedule
 
 
 def mnist(args):

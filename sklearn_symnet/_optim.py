@@ -61,8 +61,6 @@ class _Schedule(_Resumable):
 
     @property
     def learning_rate(self):
-        if self.decay == 1.0:
-            return self.learning_rate_init
         n = self.epochs if self.decay_steps is None else self.t / self.decay_steps
         return self.learning_rate_init * max(self.decay**n, self.floor)
 

@@ -257,3 +257,20 @@ def test_epoch_times_runs(tiny_mnist, capsys):
     assert "sklearn_symnet from" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         script.main(["--data", str(tiny_mnist), "--epochs", "1"])
+
+
+def test_defaults_search_patch_forces_the_shipped_schedule(monkeypatch):
+    from sklearn_symnet import _optim
+
+    # restored after the test, whatever the patch sets
+    monkeypatch.setattr(_optim.AdamOptimizer, "_init_schedule",
+                        _optim.AdamOptimizer._init_schedule)
+    load_script("benchmarks/defaults_search.py").patch_step_decay(2, 0.3)
+    opt = _optim.AdamOptimizer(3, np.float64, 0.01, decay=0.5, decay_steps=None, floor=0.0)
+    params, grads = np.zeros(3), np.ones(3)
+    seen = []
+    for _ in range(4):
+        opt.step(params, grads)
+        seen.append(opt.learning_rate)
+    assert opt.decay_steps == 2 and opt.floor == 0.3
+    assert seen == [0.01 * max(0.5 ** (t / 2), 0.3) for t in range(1, 5)]
