@@ -14,6 +14,7 @@ from sklearn.utils.multiclass import (
 )
 from sklearn.utils.validation import _check_sample_weight, column_or_1d
 
+from . import _kernels
 from ._base import BaseSymNet, DeadNeuronWarning  # noqa: F401  (re-exported)
 from ._losses import OutputHead
 
@@ -456,7 +457,9 @@ class SymNetClassifier(ClassifierMixin, BaseSymNet):
         S = self._predict_outputs(X)
         if self._multilabel:
             return (S[:, 1::2] > S[:, 0::2]).astype(int)
-        return self.classes_[np.argmax(S, axis=1)]
+        best = np.empty(S.shape[0], dtype=np.int64)
+        _kernels.row_argmax(S, best)  # np.argmax(S, axis=1), faster
+        return self.classes_[best]
 
 
     def __sklearn_tags__(self):

@@ -112,7 +112,9 @@ def sparse_enough(X):
     if sp.issparse(X):
         return True
     step = max(X.shape[0] // DENSITY_SAMPLE_ROWS, 1)
-    sample = X[::step][:DENSITY_SAMPLE_ROWS]
+    # counted on a contiguous copy of the sampled rows: half the time of
+    # counting through the strided view
+    sample = X[::step][:DENSITY_SAMPLE_ROWS].ravel()
     return np.count_nonzero(sample) <= SKIP_ZEROS_MAX_DENSITY * max(sample.size, 1)
 
 
@@ -129,9 +131,16 @@ def predict_chunk(n, d, dense=False):
     """Rows per prediction chunk for ``n`` rows of ``d`` features: at most
     PREDICT_CHUNK_ENTRIES input entries, and PREDICT_CHUNK_ROWS rows on the
     zero-skipping path (whose buffers hold a chunk's entries) or
-    DENSE_CHUNK_ROWS on the BLAS path (large products run faster)."""
+    DENSE_CHUNK_ROWS on the BLAS path (large products run faster), where a
+    chunk of more than one prediction block is a whole number of blocks (so
+    the fused pass's blocks, and its threads' shares, are never ragged inside
+    a chunk)."""
     rows = DENSE_CHUNK_ROWS if dense else PREDICT_CHUNK_ROWS
-    return max(1, min(n, rows, PREDICT_CHUNK_ENTRIES // max(d, 1)))
+    chunk = max(1, min(n, rows, PREDICT_CHUNK_ENTRIES // max(d, 1)))
+    B = _kernels.PREDICT_BLOCK_ROWS
+    if dense and B < chunk < n:
+        chunk -= chunk % B
+    return chunk
 
 
 _WORKSPACE = threading.local()
@@ -158,18 +167,25 @@ def _compact_buffers(X, chunk):
     return cached[1]
 
 
-def prediction_chunks(X, dtype):
+def prediction_chunks(X, dtype, whole_dense=False):
     """Split ``X`` (any dense layout or dtype, CSR/CSC) for prediction.
 
     Yields ``(start, stop, first)`` where ``first(W, b, U, n_threads)``
     writes the first layer's inputs of rows ``start:stop`` into ``U``: dense
     rows made C-contiguous in ``dtype``, mostly-zero and sparse rows through
-    the zero-skipping kernels.
+    the zero-skipping kernels.  With ``whole_dense`` (the caller's buffers
+    do not grow with a chunk's rows), dense rows that are C-contiguous in
+    ``dtype`` already, which need no copy, come as one chunk: one parallel
+    pass instead of one per chunk.
     """
     n, d = X.shape
     if sp.issparse(X) and X.dtype != dtype:
         X = X.astype(dtype)
     skip = sparse_enough(X)
+    if (whole_dense and not skip and not sp.issparse(X) and X.dtype == dtype
+            and X.flags.c_contiguous):
+        yield 0, n, DenseRows(X)
+        return
     chunk = predict_chunk(n, d, dense=not skip)
     whole = CompactInput(X, chunk) if sp.issparse(X) else None
     for start in range(0, n, chunk):

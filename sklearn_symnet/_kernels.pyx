@@ -1694,6 +1694,31 @@ def column_sums(const floating[:, ::1] D, floating[::1] out):
                 out[k] += D[i, k]
 
 
+def row_argmax(const floating[:, ::1] Z, long long[::1] out):
+    """``out[i] = argmax(Z[i])`` as ``np.argmax(Z, axis=1)`` gives it (the
+    first maximum; the first NaN where a row has one), an order of magnitude
+    faster than NumPy's for the few columns of a classifier's outputs."""
+    cdef Py_ssize_t n = Z.shape[0], m = Z.shape[1], i, k, best
+    cdef floating top, v
+    if out.shape[0] != n:
+        raise ValueError("row_argmax: out must have Z.shape[0] entries")
+    if m == 0:
+        raise ValueError("row_argmax: Z has no columns")
+    with nogil:
+        for i in range(n):
+            best = 0
+            top = Z[i, 0]
+            if top == top:
+                for k in range(1, m):
+                    v = Z[i, k]
+                    if v > top:
+                        best, top = k, v
+                    elif v != v:  # NaN: the first one wins, as in NumPy
+                        best = k
+                        break
+            out[i] = best
+
+
 # ---------------------------------------------------------------------------
 # Output layer: probabilities, loss and the error signal that enters the
 # reverse system

@@ -214,7 +214,8 @@ class SymNetwork:
         out = np.empty((n, self.head.n_outputs), dtype=self.dtype)
         fused = len(self.tables) <= _kernels.PREDICT_MAX_LAYERS
         with blas_single_thread():
-            for start, stop, first in prediction_chunks(X, self.dtype):
+            # the fused pass's scratch is per block: dense rows go whole
+            for start, stop, first in prediction_chunks(X, self.dtype, whole_dense=fused):
                 m = stop - start
                 if fused and isinstance(first, DenseRows):
                     S_last = self._predict_dense(first.X, start, check_rows)

@@ -22,7 +22,7 @@ from sklearn.feature_selection import SelectKBest
 from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
 
-from sklearn_symnet import SymNetClassifier, WuxingNeuron, _inputs
+from sklearn_symnet import SymNetClassifier, WuxingNeuron, _inputs, _kernels
 
 N, D = 150, 12
 Y = np.arange(N) % 3
@@ -345,6 +345,51 @@ def test_assigned_coefficients_of_wrong_shape_are_named():
         model.predict(X)
     with pytest.raises(ValueError, match=r"coefs_\[0\] must have shape"):
         model.partial_fit(X, Y)
+
+
+@pytest.mark.parametrize("where", ["coef", "intercept", "cast"])
+def test_assigned_non_finite_coefficients_are_named(where):
+    """A NaN or inf assigned into coefs_ / intercepts_ (or a finite float64
+    value that becomes inf in a float32 model's cast) is refused with the
+    array's name, never passed on as NaN predictions."""
+    X = values("dense").astype(float)
+    if where == "cast":
+        model = quiet(small().fit, X.astype(np.float32), Y)
+        model.coefs_[1] = model.coefs_[1].astype(np.float64)
+        model.coefs_[1][0, 0] = 1e300
+    else:
+        model = quiet(small().fit, X, Y)
+        getattr(model, where + "s_")[0][..., 1] = np.nan
+    for method in (model.predict, model.predict_proba):
+        with pytest.raises(ValueError, match=r"coefs_\[\d\] or intercepts_\[\d\] contains"):
+            method(X)
+
+
+def test_dense_prediction_chunks():
+    """Dense rows that need no copy go through the fused pass whole (one
+    parallel pass); rows that are copied (another dtype or layout) go in
+    bounded chunks of whole prediction blocks; both give the same bits."""
+    B = _kernels.PREDICT_BLOCK_ROWS
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((3 * B + 5, 7))
+    chunks = list(_inputs.prediction_chunks(X, np.float64, whole_dense=True))
+    assert [(a, b) for a, b, _ in chunks] == [(0, X.shape[0])]
+    assert chunks[0][2].X is X  # no copy
+    # without the caller's permission, or where a copy is made: chunked
+    assert len(list(_inputs.prediction_chunks(X, np.float64))) == 1  # fits in one chunk
+    d = 1000
+    n = _inputs.PREDICT_CHUNK_ENTRIES // d + 100
+    big = np.asfortranarray(rng.standard_normal((n, d)))
+    bounds = [(a, b) for a, b, _ in _inputs.prediction_chunks(big, np.float64,
+                                                                whole_dense=True)]
+    assert len(bounds) == 2 and bounds[-1][1] == n
+    assert all((b - a) % B == 0 for a, b in bounds[:-1])
+    assert all((b - a) * d <= _inputs.PREDICT_CHUNK_ENTRIES for a, b in bounds)
+    assert _inputs.predict_chunk(10**6, 7, dense=True) % B == 0
+    # same predictions, bit for bit, through either split
+    model = quiet(small(hidden_layer_sizes=(8,)).fit, big[:500], np.arange(500) % 3)
+    whole = model.predict_proba(np.ascontiguousarray(big))
+    assert np.array_equal(model.predict_proba(big), whole)
 
 
 def test_assigned_float32_coefficients_in_float64_model_are_cast():

@@ -991,6 +991,29 @@ def test_column_sums(dtype, rtol, shape):
 
 
 # ---------------------------------------------------------------------------
+# row_argmax
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", [(1, 1), (7, 1), (50, 3), (200, 10), (0, 4)])
+def test_row_argmax_is_numpys(dtype, shape):
+    rng = np.random.default_rng(3)
+    Z = rng.integers(-2, 3, size=shape).astype(dtype)  # many ties: the first wins
+    if Z.size > 6:
+        Z.flat[::7] = np.nan  # NaN rows: NumPy takes the first NaN
+        Z[-1] = -np.inf
+    out = np.full(shape[0], -1, dtype=np.int64)
+    K.row_argmax(Z, out)
+    assert np.array_equal(out, np.argmax(Z, axis=1))
+
+
+def test_row_argmax_checks_shapes():
+    with pytest.raises(ValueError, match="row_argmax: out"):
+        K.row_argmax(np.zeros((3, 2)), np.zeros(2, dtype=np.int64))
+    with pytest.raises(ValueError, match="no columns"):
+        K.row_argmax(np.zeros((3, 0)), np.zeros(3, dtype=np.int64))
+
+
+# ---------------------------------------------------------------------------
 # output_error
 # ---------------------------------------------------------------------------
 def make_targets(rng, n, m, group, squared, dtype):
