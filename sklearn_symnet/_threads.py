@@ -13,6 +13,7 @@ import threading
 import time
 
 from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+import threadpoolctl
 from threadpoolctl import ThreadpoolController
 
 # Below this many multiply-adds a kernel call runs on one thread: waking a
@@ -137,16 +138,37 @@ _LIMIT_USERS = 0
 _LIMITER = None
 
 
+def _release_blas_control():
+    """Let any Python thread set OpenBLAS's limit next.
+
+    threadpoolctl 3.8 lets only one Python thread change the limit of an
+    OpenBLAS with its own (process-wide) thread pool: the first to set it,
+    until that thread lets go; other threads' calls silently do nothing.
+    The limit here is process-wide and reference-counted: the thread that
+    sets it and the one that restores it can differ, so it lets go after
+    each.  (Holding on, a prediction or fit in any other thread ran with
+    BLAS threads inside the kernels' threads, slower and with other bits,
+    and a restore from another thread left BLAS at one thread.)  Older
+    threadpoolctl has no such control: nothing to do."""
+    clear = getattr(getattr(threadpoolctl, "OpenBLASController", None),
+                    "clear_controlling_thread", None)
+    if clear is not None:
+        clear(force=True)
+
+
 @contextlib.contextmanager
 def blas_single_thread():
     """Hold BLAS to one thread while any caller is inside (reference-counted,
-    so concurrent calls restore the original setting once, at the end)."""
+    so concurrent calls restore the original setting once, at the end,
+    whichever threads they run in)."""
     global _CONTROLLER, _LIMIT_USERS, _LIMITER
     with _LIMIT_LOCK:
         if _LIMIT_USERS == 0:
             if _CONTROLLER is None:
                 _CONTROLLER = ThreadpoolController()
+            _release_blas_control()
             _LIMITER = _CONTROLLER.limit(limits=1, user_api="blas")
+            _release_blas_control()
         _LIMIT_USERS += 1
     try:
         yield
@@ -154,7 +176,9 @@ def blas_single_thread():
         with _LIMIT_LOCK:
             _LIMIT_USERS -= 1
             if _LIMIT_USERS == 0:
+                _release_blas_control()
                 _LIMITER.restore_original_limits()
+                _release_blas_control()
                 _LIMITER = None
 
 

@@ -1092,3 +1092,49 @@ def test_concurrent_predicts_leave_blas_threads_as_they_were():
         results = list(pool.map(lambda _: clf.predict_proba(X), range(20)))
     assert all(np.array_equal(r, expected) for r in results)
     assert blas_threads() == before
+
+
+def test_blas_is_held_to_one_thread_in_any_python_thread():
+    """threadpoolctl 3.8 lets only the first Python thread that sets
+    OpenBLAS's (process-wide) limit change it until it lets go: the kernels'
+    BLAS limit must still hold in every thread, and be restored from any."""
+    import threading
+
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from sklearn_symnet._threads import blas_single_thread
+
+    def openblas_threads():
+        return [i["num_threads"] for i in threadpool_info() if i["internal_api"] == "openblas"]
+
+    if not openblas_threads():
+        pytest.skip("no OpenBLAS loaded")
+    with threadpool_limits(2, user_api="blas"):
+        seen = {}
+
+        def inside(tag):
+            with blas_single_thread():
+                seen[tag] = openblas_threads()
+
+        inside("main")
+        for tag in ("first", "second"):
+            t = threading.Thread(target=inside, args=(tag,))
+            t.start()
+            t.join()
+        assert all(n == 1 for v in seen.values() for n in v), seen
+        # entered in one thread, left in another: the user's setting comes back
+        entered, leave = threading.Event(), threading.Event()
+
+        def hold():
+            with blas_single_thread():
+                entered.set()
+                leave.wait(10)
+
+        t = threading.Thread(target=hold)
+        t.start()
+        entered.wait(10)
+        with blas_single_thread():
+            leave.set()
+            t.join()
+            assert all(n == 1 for n in openblas_threads())
+        assert all(n == 2 for n in openblas_threads())
