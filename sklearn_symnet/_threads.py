@@ -12,8 +12,8 @@ import os
 import threading
 import time
 
-from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 import threadpoolctl
+from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 from threadpoolctl import ThreadpoolController
 
 # Below this many multiply-adds a kernel call runs on one thread: waking a
