@@ -107,15 +107,40 @@ class CompactInput:
 DENSITY_SAMPLE_ROWS = 100
 
 
-def sparse_enough(X):
-    """Whether the zero-skipping kernels should take the first layer."""
-    if sp.issparse(X):
-        return True
+def sampled_density(X):
+    """The fraction of non-zeros in evenly spaced rows of a dense ``X``."""
     step = max(X.shape[0] // DENSITY_SAMPLE_ROWS, 1)
     # counted on a contiguous copy of the sampled rows: half the time of
     # counting through the strided view
     sample = X[::step][:DENSITY_SAMPLE_ROWS].ravel()
-    return np.count_nonzero(sample) <= SKIP_ZEROS_MAX_DENSITY * max(sample.size, 1)
+    return np.count_nonzero(sample) / max(sample.size, 1)
+
+
+def sparse_enough(X):
+    """Whether the zero-skipping kernels should take the first layer in
+    training."""
+    return sp.issparse(X) or sampled_density(X) <= SKIP_ZEROS_MAX_DENSITY
+
+
+# Prediction reads X once and has no second product to save (training's
+# coefficient adjustment ``X.T @ D`` skips the zeros too), so on dense X the
+# fused BLAS pass wins down to lower densities: below about 0.14 (float64)
+# and 0.06 (float32) at 100 hidden neurons, 0.20 and 0.16 at 400, where the
+# product's share grows against compaction's scan of every entry (10,000
+# MNIST rows thinned or filled to 2-45 % non-zeros, 2 cores;
+# docs/performance.md).  Zero skipping takes dense rows at densities up to
+# ``a * (1 - w0 / width)`` for the first layer's ``width``; (a, w0) per dtype
+# fit those four break-even points.
+PREDICT_SKIP_DENSITY = {"f8": (0.22, 38.0), "f4": (0.19, 70.0)}
+
+
+def prediction_skips_zeros(X, dtype, width):
+    """Whether prediction should take the first layer of ``X`` through the
+    zero-skipping kernels (always for sparse ``X``)."""
+    if sp.issparse(X):
+        return True
+    a, w0 = PREDICT_SKIP_DENSITY[np.dtype(dtype).str[1:]]
+    return sampled_density(X) <= a * (1.0 - w0 / max(width, 1))
 
 
 def training_input(X, max_batch):
@@ -167,13 +192,14 @@ def _compact_buffers(X, chunk):
     return cached[1]
 
 
-def prediction_chunks(X, dtype, whole_dense=False):
+def prediction_chunks(X, dtype, width, whole_dense=False):
     """Split ``X`` (any dense layout or dtype, CSR/CSC) for prediction.
 
     Yields ``(start, stop, first)`` where ``first(W, b, U, n_threads)``
     writes the first layer's inputs of rows ``start:stop`` into ``U``: dense
     rows made C-contiguous in ``dtype``, mostly-zero and sparse rows through
-    the zero-skipping kernels.  With ``whole_dense`` (the caller's buffers
+    the zero-skipping kernels (:func:`prediction_skips_zeros` for a first
+    layer of ``width`` neurons decides).  With ``whole_dense`` (the caller's buffers
     do not grow with a chunk's rows), dense rows that are C-contiguous in
     ``dtype`` already, which need no copy, come as one chunk: one parallel
     pass instead of one per chunk.
@@ -181,7 +207,7 @@ def prediction_chunks(X, dtype, whole_dense=False):
     n, d = X.shape
     if sp.issparse(X) and X.dtype != dtype:
         X = X.astype(dtype)
-    skip = sparse_enough(X)
+    skip = prediction_skips_zeros(X, dtype, width)
     if (whole_dense and not skip and not sp.issparse(X) and X.dtype == dtype
             and X.flags.c_contiguous):
         yield 0, n, DenseRows(X)

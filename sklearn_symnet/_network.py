@@ -215,7 +215,8 @@ class SymNetwork:
         fused = len(self.tables) <= _kernels.PREDICT_MAX_LAYERS
         with blas_single_thread():
             # the fused pass's scratch is per block: dense rows go whole
-            for start, stop, first in prediction_chunks(X, self.dtype, whole_dense=fused):
+            for start, stop, first in prediction_chunks(X, self.dtype, self.layer_units[1],
+                                                           whole_dense=fused):
                 m = stop - start
                 if fused and isinstance(first, DenseRows):
                     S_last = self._predict_dense(first.X, start, check_rows)
@@ -263,7 +264,7 @@ class SymNetwork:
         S = [np.empty_like(u) for u in U]
         G = [np.empty_like(u) for u in U]
         with blas_single_thread():
-            for start, stop, first in prediction_chunks(X, self.dtype):
+            for start, stop, first in prediction_chunks(X, self.dtype, self.layer_units[1]):
                 # row slices of C-contiguous arrays: each chunk is written in place
                 rows = slice(start, stop)
                 self._forward(first, stop - start, [u[rows] for u in U],

@@ -58,3 +58,14 @@ def no_openml(monkeypatch):
         raise AssertionError("fetch_openml called in a test")
 
     monkeypatch.setattr(sklearn.datasets, "fetch_openml", refuse)
+
+
+def skip_zeros_in_prediction(monkeypatch):
+    """Make prediction take mostly-zero dense rows (<= 50 % non-zeros, the
+    training threshold) through the zero-skipping kernels at any width, so
+    that tests of that path reach it with small networks (prediction's own
+    threshold never picks it below about 40 first-layer neurons)."""
+    from sklearn_symnet import _inputs
+
+    monkeypatch.setattr(_inputs, "PREDICT_SKIP_DENSITY",
+                        {k: (_inputs.SKIP_ZEROS_MAX_DENSITY, 0.0) for k in ("f8", "f4")})

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from conftest import skip_zeros_in_prediction
 from sklearn.base import clone
 from sklearn.ensemble import BaggingClassifier
 from sklearn.exceptions import ConvergenceWarning
@@ -105,6 +106,35 @@ def test_the_matrix_reaches_every_first_layer_path(path):
     assert _inputs.sparse_enough(X) == (path == "skip")
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_prediction_path_by_density_and_width(dtype, monkeypatch):
+    """Prediction skips zeros of dense rows only where that beat the fused BLAS
+    pass in the measurements (lower densities than training's threshold,
+    rising with the first layer's width); sparse X always; both paths give
+    the same predictions."""
+    rng = np.random.RandomState(0)
+    X = rng.uniform(size=(400, 60)).astype(dtype)
+
+    def thinned(density):
+        return np.where(rng.uniform(size=X.shape) < density, X, 0).astype(dtype)
+
+    skips = _inputs.prediction_skips_zeros
+    assert skips(sp.csr_matrix(X), dtype, 8)
+    assert not skips(thinned(0.19), dtype, 100)  # MNIST's density at the default width
+    assert not skips(thinned(0.02), dtype, 16)   # narrow: the scan costs more
+    assert skips(thinned(0.02), dtype, 100)
+    assert skips(thinned(0.12), dtype, 1000)
+    assert not skips(thinned(0.4), dtype, 1000)
+    # the same model through either path, on the same mostly-zero rows
+    Xz = thinned(0.2)
+    model = quiet(small(hidden_layer_sizes=(8,)).fit, Xz, np.arange(400) % 3)
+    blas = model.predict_proba(Xz)
+    skip_zeros_in_prediction(monkeypatch)
+    assert _inputs.prediction_skips_zeros(Xz, dtype, 8)
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(model.predict_proba(Xz), blas, rtol=rtol, atol=rtol)
+
+
 # ---------------------------------------------------------------------------
 # fit and partial_fit from every container and dtype
 # ---------------------------------------------------------------------------
@@ -153,8 +183,10 @@ def fitted(request):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("container", CONTAINERS)
-def test_prediction_from_any_container(fitted, container, dtype):
+def test_prediction_from_any_container(fitted, container, dtype, monkeypatch):
     path, model_dtype, model = fitted
+    if path == "skip":
+        skip_zeros_in_prediction(monkeypatch)
     X = typed(values(path, seed=1), dtype)
     Xref = reference(X, "float64")
     Xc = contain(X, container)
@@ -206,8 +238,9 @@ def test_read_csv_frame_predicts(tmp_path):
 # Item 3: another dtype than the model's, on every path
 # ---------------------------------------------------------------------------
 @pytest.mark.parametrize("path", ["dense", "skip", "sparse"])
-def test_predict_casts_to_the_model_dtype(path):
+def test_predict_casts_to_the_model_dtype(path, monkeypatch):
     X = values("dense" if path == "dense" else "skip")
+    skip_zeros_in_prediction(monkeypatch)  # "skip": the zero-skipping kernels predict too
     m32 = quiet(small().fit, X.astype(np.float32), Y)
     m64 = quiet(small().fit, X.astype(np.float64), Y)
     for model, other in ((m32, np.float64), (m32, np.int32), (m64, np.float32)):
@@ -372,15 +405,15 @@ def test_dense_prediction_chunks():
     B = _kernels.PREDICT_BLOCK_ROWS
     rng = np.random.RandomState(0)
     X = rng.standard_normal((3 * B + 5, 7))
-    chunks = list(_inputs.prediction_chunks(X, np.float64, whole_dense=True))
+    chunks = list(_inputs.prediction_chunks(X, np.float64, 8, whole_dense=True))
     assert [(a, b) for a, b, _ in chunks] == [(0, X.shape[0])]
     assert chunks[0][2].X is X  # no copy
     # without the caller's permission, or where a copy is made: chunked
-    assert len(list(_inputs.prediction_chunks(X, np.float64))) == 1  # fits in one chunk
+    assert len(list(_inputs.prediction_chunks(X, np.float64, 8))) == 1  # fits in one chunk
     d = 1000
     n = _inputs.PREDICT_CHUNK_ENTRIES // d + 100
     big = np.asfortranarray(rng.standard_normal((n, d)))
-    bounds = [(a, b) for a, b, _ in _inputs.prediction_chunks(big, np.float64,
+    bounds = [(a, b) for a, b, _ in _inputs.prediction_chunks(big, np.float64, 8,
                                                                 whole_dense=True)]
     assert len(bounds) == 2 and bounds[-1][1] == n
     assert all((b - a) % B == 0 for a, b in bounds[:-1])

@@ -18,6 +18,7 @@ import joblib
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from conftest import skip_zeros_in_prediction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -166,6 +167,7 @@ def test_nonfinite_X_at_predict_found_by_the_product(value, msg, path, coupling,
 
     monkeypatch.setattr(_inputs, "DENSE_CHUNK_ROWS", 16)  # several chunks
     monkeypatch.setattr(_inputs, "PREDICT_CHUNK_ROWS", 16)
+    skip_zeros_in_prediction(monkeypatch)  # mostly zeros: zero skipping predicts too
     rng = np.random.RandomState(0)
     X = rng.rand(70, 6)
     if path != "dense-blas":
@@ -1067,13 +1069,17 @@ def test_concurrent_predict(data):
     assert len(np.unique(np.concatenate([p for p, _ in expected]))) > 1
 
 
-def test_concurrent_predicts_leave_blas_threads_as_they_were():
-    # prediction holds BLAS to one thread on the zero-skipping path; the limit
-    # is process-wide, so overlapping calls must restore it exactly once
+@pytest.mark.parametrize("path", ["blas", "zero-skipping"])
+def test_concurrent_predicts_leave_blas_threads_as_they_were(path, monkeypatch):
+    # prediction holds BLAS to one thread (on either first-layer path); the
+    # limit is process-wide, so overlapping calls must restore it exactly
+    # once, and calls from other Python threads give the main thread's bits
     from concurrent.futures import ThreadPoolExecutor
 
     from threadpoolctl import threadpool_info
 
+    if path == "zero-skipping":  # 20 % non-zeros
+        skip_zeros_in_prediction(monkeypatch)
     rng = np.random.default_rng(0)
     X = rng.random((600, 200)) * (rng.random((600, 200)) < 0.2)
     y = (X[:, :100].sum(axis=1) > X[:, 100:].sum(axis=1)).astype(int)
