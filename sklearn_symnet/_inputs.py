@@ -124,14 +124,14 @@ def sparse_enough(X):
 
 # Prediction reads X once and has no second product to save (training's
 # coefficient adjustment ``X.T @ D`` skips the zeros too), so on dense X the
-# fused BLAS pass wins down to lower densities: below about 0.14 (float64)
-# and 0.06 (float32) at 100 hidden neurons, 0.20 and 0.16 at 400, where the
-# product's share grows against compaction's scan of every entry (10,000
-# MNIST rows thinned or filled to 2-45 % non-zeros, 2 cores;
-# docs/performance.md).  Zero skipping takes dense rows at densities up to
-# ``a * (1 - w0 / width)`` for the first layer's ``width``; (a, w0) per dtype
-# fit those four break-even points.
-PREDICT_SKIP_DENSITY = {"f8": (0.22, 38.0), "f4": (0.19, 70.0)}
+# fused BLAS pass wins down to lower densities than training's threshold.
+# Zero skipping takes dense rows at densities up to ``a * (1 - w0 / width)``
+# for the first layer's ``width``, (a, w0) per dtype from the break-even
+# densities measured on MNIST test rows thinned or filled to 2-45 % non-zeros
+# (benchmarks/diagnose_predict_path.py, 2 cores): float64 below 0.02 at
+# width 16, 0.18 at 100, 0.16 at 400, 0.14 at 1000; float32 below 0.02 at 16,
+# 0.02-0.06 at 100, 0.15-0.19 at 400, 0.15 at 1000 (docs/performance.md).
+PREDICT_SKIP_DENSITY = {"f8": (0.16, 16.0), "f4": (0.16, 70.0)}
 
 
 def prediction_skips_zeros(X, dtype, width):

@@ -64,7 +64,8 @@ def skip_zeros_in_prediction(monkeypatch):
     """Make prediction take mostly-zero dense rows (<= 50 % non-zeros, the
     training threshold) through the zero-skipping kernels at any width, so
     that tests of that path reach it with small networks (prediction's own
-    threshold never picks it below about 40 first-layer neurons)."""
+    threshold never picks it at 16 first-layer neurons or fewer, 70 in
+    float32)."""
     from sklearn_symnet import _inputs
 
     monkeypatch.setattr(_inputs, "PREDICT_SKIP_DENSITY",

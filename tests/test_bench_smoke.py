@@ -274,3 +274,19 @@ def test_defaults_search_patch_forces_the_shipped_schedule(monkeypatch):
         seen.append(opt.learning_rate)
     assert opt.decay_steps == 2 and opt.floor == 0.3
     assert seen == [0.01 * max(0.5 ** (t / 2), 0.3) for t in range(1, 5)]
+
+
+def test_diagnose_predict_path_runs(tiny_mnist, capsys):
+    from sklearn_symnet import _inputs
+
+    shipped = dict(_inputs.PREDICT_SKIP_DENSITY)
+    diag = load_script("benchmarks/diagnose_predict_path.py")
+    rows = diag.main(["--data", str(tiny_mnist), "--widths", "8,40", "--densities", "0.05,0.4",
+                      "--n-fit", "200", "--calls", "2", "--pause", "0"])
+    assert [w for w, _, _ in rows] == [8, 40]
+    assert rows[0][2] == 0.0  # narrow: the shipped rule never skips zeros
+    out = capsys.readouterr().out
+    assert out.count("| zero skipping ms | BLAS ms |") == 2 and "break-even density" in out
+    assert _inputs.PREDICT_SKIP_DENSITY == shipped  # restored
+    assert diag.break_even([0.1, 0.2, 0.3], [1.0, 2.0, 4.0], [2.0, 2.5, 3.0]) == "0.233"
+    assert diag.break_even([0.1, 0.2], [3.0, 4.0], [2.0, 2.0]) == "< 0.100"
