@@ -132,10 +132,10 @@ def threads_for(work, n_threads):
     return n_threads if work >= PARALLEL_MIN_WORK else 1
 
 
-_CONTROLLER = None
+_BLAS_LIBS = None
 _LIMIT_LOCK = threading.Lock()
 _LIMIT_USERS = 0
-_LIMITER = None
+_SAVED_LIMITS = None
 
 
 def _release_blas_control():
@@ -156,18 +156,34 @@ def _release_blas_control():
         clear(force=True)
 
 
+def _blas_libraries():
+    """threadpoolctl's controllers of the loaded BLAS libraries (found once)."""
+    global _BLAS_LIBS
+    if _BLAS_LIBS is None:
+        _BLAS_LIBS = [lc for lc in ThreadpoolController().lib_controllers
+                       if lc.user_api == "blas"]
+    return _BLAS_LIBS
+
+
 @contextlib.contextmanager
 def blas_single_thread():
     """Hold BLAS to one thread while any caller is inside (reference-counted,
     so concurrent calls restore the original setting once, at the end,
-    whichever threads they run in)."""
-    global _CONTROLLER, _LIMIT_USERS, _LIMITER
+    whichever threads they run in).  Each library's count is read and set
+    directly (a tenth of the time of a threadpoolctl limit, which first
+    gathers every thread pool's full description), and only where it is not
+    one already."""
+    global _LIMIT_USERS, _SAVED_LIMITS
     with _LIMIT_LOCK:
         if _LIMIT_USERS == 0:
-            if _CONTROLLER is None:
-                _CONTROLLER = ThreadpoolController()
             _release_blas_control()
-            _LIMITER = _CONTROLLER.limit(limits=1, user_api="blas")
+            saved = []
+            for lib in _blas_libraries():
+                n = lib.get_num_threads()
+                if n is not None and n != 1:
+                    lib.set_num_threads(1)
+                    saved.append((lib, n))
+            _SAVED_LIMITS = saved
             _release_blas_control()
         _LIMIT_USERS += 1
     try:
@@ -177,9 +193,10 @@ def blas_single_thread():
             _LIMIT_USERS -= 1
             if _LIMIT_USERS == 0:
                 _release_blas_control()
-                _LIMITER.restore_original_limits()
+                for lib, n in _SAVED_LIMITS:
+                    lib.set_num_threads(n)
                 _release_blas_control()
-                _LIMITER = None
+                _SAVED_LIMITS = None
 
 
 # Predictions measure the machine's load over windows of at least this many
