@@ -1144,3 +1144,22 @@ def test_blas_is_held_to_one_thread_in_any_python_thread():
             t.join()
             assert all(n == 1 for n in openblas_threads())
         assert all(n == 2 for n in openblas_threads())
+
+
+def test_fit_in_another_python_thread_gives_the_same_model():
+    """A fit in a worker thread (a threading backend, Dask's threads) holds
+    BLAS to one thread as the main thread's does: the very same model."""
+    import threading
+
+    rng = np.random.RandomState(0)
+    X = rng.rand(400, 200) + 0.05  # dense: the gather + BLAS path
+    y = rng.randint(0, 3, 400)
+    kw = dict(hidden_layer_sizes=(100,), batch_size=128, max_iter=2, random_state=0)
+    main = SymNetClassifier(**kw).fit(X, y)
+    models = []
+    t = threading.Thread(target=lambda: models.append(SymNetClassifier(**kw).fit(X, y)))
+    t.start()
+    t.join()
+    for a, b in zip(main.coefs_ + main.intercepts_, models[0].coefs_ + models[0].intercepts_):
+        assert np.array_equal(a, b)
+    assert np.array_equal(main.predict_proba(X), models[0].predict_proba(X))
