@@ -169,10 +169,9 @@ def _blas_libraries():
 def blas_single_thread():
     """Hold BLAS to one thread while any caller is inside (reference-counted,
     so concurrent calls restore the original setting once, at the end,
-    whichever threads they run in).  Each library's count is read and set
-    directly (a tenth of the time of a threadpoolctl limit, which first
-    gathers every thread pool's full description), and only where it is not
-    one already."""
+    whichever threads they run in).  Each BLAS library's count is read and
+    set directly, and only where it is not one already (a threadpoolctl
+    limit first gathers every thread pool's full description)."""
     global _LIMIT_USERS, _SAVED_LIMITS
     with _LIMIT_LOCK:
         if _LIMIT_USERS == 0:
