@@ -291,9 +291,9 @@ class BaseSymNet(CallbackSupport, BaseEstimator, metaclass=ABCMeta):
         self._callback_epochs_begin(history, target_state, net, optimizer, rng, readout,
                                     output_scale, layer_units)
         try:
-            n_iter = self._epochs(net, optimizer, training_input(X, batch_size), Y, sw,
-                                  train_rows, batch_size, rng, val, history, incremental,
-                                  monitor)
+            source = training_input(X, batch_size, layer_units[1])
+            n_iter = self._epochs(net, optimizer, source, Y, sw, train_rows, batch_size, rng,
+                                  val, history, incremental, monitor)
             # The epoch's loss is measured before its last step: make sure the
             # final coefficients still give finite signals (a diverging solver
             # may not).

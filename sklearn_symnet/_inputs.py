@@ -15,8 +15,9 @@ import scipy.sparse as sp
 
 from . import _kernels
 
-# Dense inputs with at most this fraction of non-zeros use the zero-skipping
-# first-layer kernels instead of gather + BLAS (MNIST pixels: ~19 %).
+# Dense inputs with more than this fraction of non-zeros never use the
+# zero-skipping first-layer kernels (training's rule, below, is lower for
+# most widths; MNIST pixels: ~19 %).
 SKIP_ZEROS_MAX_DENSITY = 0.5
 # Prediction works in chunks of at most this many rows, and at most
 # PREDICT_CHUNK_ENTRIES input entries (the zero-skipping buffers hold a
@@ -116,10 +117,29 @@ def sampled_density(X):
     return np.count_nonzero(sample) / max(sample.size, 1)
 
 
-def sparse_enough(X):
-    """Whether the zero-skipping kernels should take the first layer in
-    training."""
-    return sp.issparse(X) or sampled_density(X) <= SKIP_ZEROS_MAX_DENSITY
+# Training skips the zeros of dense rows in both of its first-layer products
+# at densities up to ``min(a * (1 - w0 / width), SKIP_ZEROS_MAX_DENSITY)``,
+# (a, w0) per dtype from the break-even densities of one epoch on 20,000
+# MNIST rows thinned or filled to 5-45 % non-zeros
+# (benchmarks/diagnose_train_path.py, 2 cores): float64 0.14 at width 32,
+# 0.22 at 100, 0.23 at 400; float32 0.08, 0.15, 0.39 (fitted to 100 and
+# 400; at 32 skipping won by under 6 % below 0.08).  Above them BLAS is up
+# to a third faster (docs/performance.md).
+TRAIN_SKIP_DENSITY = {"f8": (0.24, 13.0), "f4": (0.47, 69.0)}
+
+
+def training_skips_zeros(X, width=None):
+    """Whether training should take the first layer of ``X`` (in the model's
+    dtype) through the zero-skipping kernels: always for sparse ``X``; dense
+    rows by their density, against the rule for a first layer of ``width``
+    neurons (None: the cap, SKIP_ZEROS_MAX_DENSITY)."""
+    if sp.issparse(X):
+        return True
+    limit = SKIP_ZEROS_MAX_DENSITY
+    if width is not None:
+        a, w0 = TRAIN_SKIP_DENSITY[X.dtype.str[1:]]
+        limit = min(limit, a * (1.0 - w0 / max(width, 1)))
+    return sampled_density(X) <= limit
 
 
 # Prediction reads X once and has no second product to save (training's
@@ -143,11 +163,12 @@ def prediction_skips_zeros(X, dtype, width):
     return sampled_density(X) <= a * (1.0 - w0 / max(width, 1))
 
 
-def training_input(X, max_batch):
-    """The first-layer strategy for training on ``X`` (same model whichever)."""
+def training_input(X, max_batch, width=None):
+    """The first-layer strategy for training on ``X`` (the same model up to
+    rounding whichever; :func:`training_skips_zeros` decides)."""
     if not sp.issparse(X):
         X = np.ascontiguousarray(X)
-    if sparse_enough(X):
+    if training_skips_zeros(X, width):
         return CompactInput(X, max_batch)
     return DenseGatherInput(X, max_batch)
 

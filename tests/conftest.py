@@ -60,13 +60,14 @@ def no_openml(monkeypatch):
     monkeypatch.setattr(sklearn.datasets, "fetch_openml", refuse)
 
 
-def skip_zeros_in_prediction(monkeypatch):
-    """Make prediction take mostly-zero dense rows (<= 50 % non-zeros, the
-    training threshold) through the zero-skipping kernels at any width, so
-    that tests of that path reach it with small networks (prediction's own
-    threshold never picks it at 16 first-layer neurons or fewer, 70 in
-    float32)."""
+def skip_zeros_up_to_half(monkeypatch):
+    """Make training and prediction take dense rows with at most 50 % non-zeros
+    (the cap, SKIP_ZEROS_MAX_DENSITY) through the zero-skipping kernels at any
+    width, so that tests of that path reach it with small networks (the
+    measured rules never pick it at 16 first-layer neurons or fewer, nor above
+    about 21 % non-zeros at 100)."""
     from sklearn_symnet import _inputs
 
-    monkeypatch.setattr(_inputs, "PREDICT_SKIP_DENSITY",
-                        {k: (_inputs.SKIP_ZEROS_MAX_DENSITY, 0.0) for k in ("f8", "f4")})
+    cap = {k: (_inputs.SKIP_ZEROS_MAX_DENSITY, 0.0) for k in ("f8", "f4")}
+    monkeypatch.setattr(_inputs, "PREDICT_SKIP_DENSITY", cap)
+    monkeypatch.setattr(_inputs, "TRAIN_SKIP_DENSITY", dict(cap))

@@ -290,3 +290,17 @@ def test_diagnose_predict_path_runs(tiny_mnist, capsys):
     assert _inputs.PREDICT_SKIP_DENSITY == shipped  # restored
     assert diag.break_even([0.1, 0.2, 0.3], [1.0, 2.0, 4.0], [2.0, 2.5, 3.0]) == "0.233"
     assert diag.break_even([0.1, 0.2], [3.0, 4.0], [2.0, 2.0]) == "< 0.100"
+
+
+def test_diagnose_train_path_runs(tiny_mnist, capsys):
+    from sklearn_symnet import _inputs
+
+    shipped = dict(_inputs.TRAIN_SKIP_DENSITY)
+    diag = load_script("benchmarks/diagnose_train_path.py")
+    rows = diag.main(["--data", str(tiny_mnist), "--widths", "8,400", "--densities", "0.05,0.4",
+                      "--n-train", "200", "--epochs", "1", "--pause", "0"])
+    assert [w for w, _, _ in rows] == [8, 400]
+    assert rows[0][2] == 0.0 and 0 < rows[1][2] <= _inputs.SKIP_ZEROS_MAX_DENSITY
+    out = capsys.readouterr().out
+    assert out.count("| zero skipping s | BLAS s |") == 2 and "break-even density" in out
+    assert _inputs.TRAIN_SKIP_DENSITY == shipped  # restored

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-from conftest import skip_zeros_in_prediction
+from conftest import skip_zeros_up_to_half
 from sklearn.base import clone
 from sklearn.ensemble import BaggingClassifier
 from sklearn.exceptions import ConvergenceWarning
@@ -103,7 +103,30 @@ def test_the_matrix_reaches_every_first_layer_path(path):
     expected = _inputs.DenseGatherInput if path == "dense" else _inputs.CompactInput
     assert isinstance(_inputs.training_input(X, 50), expected)
     assert isinstance(_inputs.training_input(sp.csr_matrix(X), 50), _inputs.CompactInput)
-    assert _inputs.sparse_enough(X) == (path == "skip")
+    assert _inputs.training_skips_zeros(X) == (path == "skip")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_training_path_by_density_and_width(dtype):
+    """Training skips zeros of dense rows where that beat gather + BLAS in the
+    measurements (rising with the first layer's width, never above 50 %
+    non-zeros); sparse X always; the chosen path reaches the network."""
+    rng = np.random.RandomState(0)
+    X = rng.uniform(size=(400, 60)).astype(dtype)
+
+    def thinned(density):
+        return np.where(rng.uniform(size=X.shape) < density, X, 0).astype(dtype)
+
+    skips = _inputs.training_skips_zeros
+    assert skips(sp.csr_matrix(X), 8)
+    assert skips(thinned(0.05), 100) and skips(thinned(0.05), 400)
+    assert not skips(thinned(0.3), 100)   # BLAS is up to a third faster there
+    assert skips(thinned(0.3), 1000) == (dtype == np.float32)
+    assert not skips(thinned(0.6), 10**6)  # the cap
+    assert not skips(thinned(0.05), 12)
+    assert skips(thinned(0.3), None)  # no width: the cap alone
+    assert isinstance(_inputs.training_input(thinned(0.05), 50, 100), _inputs.CompactInput)
+    assert isinstance(_inputs.training_input(thinned(0.3), 50, 100), _inputs.DenseGatherInput)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -129,7 +152,7 @@ def test_prediction_path_by_density_and_width(dtype, monkeypatch):
     Xz = thinned(0.2)
     model = quiet(small(hidden_layer_sizes=(8,)).fit, Xz, np.arange(400) % 3)
     blas = model.predict_proba(Xz)
-    skip_zeros_in_prediction(monkeypatch)
+    skip_zeros_up_to_half(monkeypatch)
     assert _inputs.prediction_skips_zeros(Xz, dtype, 8)
     rtol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(model.predict_proba(Xz), blas, rtol=rtol, atol=rtol)
@@ -142,7 +165,9 @@ def test_prediction_path_by_density_and_width(dtype, monkeypatch):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("container", CONTAINERS)
 @pytest.mark.parametrize("method", ["fit", "partial_fit"])
-def test_training_from_any_container(path, dtype, container, method):
+def test_training_from_any_container(path, dtype, container, method, monkeypatch):
+    if path == "skip":
+        skip_zeros_up_to_half(monkeypatch)
     X = typed(values(path), dtype)
     if container == "list" and dtype == "float32":
         dtype = "float64"  # a list of Python numbers has no float32: a float64 model
@@ -175,7 +200,10 @@ def test_training_from_any_container(path, dtype, container, method):
 def fitted(request):
     path, model_dtype = request.param
     X = values(path)
-    model = quiet(small(max_iter=30).fit, reference(X, model_dtype), Y)
+    with pytest.MonkeyPatch.context() as mp:
+        if path == "skip":
+            skip_zeros_up_to_half(mp)
+        model = quiet(small(max_iter=30).fit, reference(X, model_dtype), Y)
     assert model.coefs_[0].dtype == np.dtype(model_dtype)
     assert model.score(reference(X, "float64"), Y) > 0.5  # it learned something
     return path, model_dtype, model
@@ -186,7 +214,7 @@ def fitted(request):
 def test_prediction_from_any_container(fitted, container, dtype, monkeypatch):
     path, model_dtype, model = fitted
     if path == "skip":
-        skip_zeros_in_prediction(monkeypatch)
+        skip_zeros_up_to_half(monkeypatch)
     X = typed(values(path, seed=1), dtype)
     Xref = reference(X, "float64")
     Xc = contain(X, container)
@@ -201,7 +229,8 @@ def test_prediction_from_any_container(fitted, container, dtype, monkeypatch):
         assert np.array_equal(P, model.predict_proba(Xref))
 
 
-def test_float32_model_matches_float64_model_to_float32_tolerance():
+def test_float32_model_matches_float64_model_to_float32_tolerance(monkeypatch):
+    skip_zeros_up_to_half(monkeypatch)
     X = values("skip")
     m64 = quiet(small(max_iter=30).fit, reference(X, "float64"), Y)
     m32 = quiet(small(max_iter=30).fit, reference(X, "float32"), Y)
@@ -211,7 +240,8 @@ def test_float32_model_matches_float64_model_to_float32_tolerance():
 # ---------------------------------------------------------------------------
 # Item 2: mostly-zero frames and other layouts inside meta-estimators
 # ---------------------------------------------------------------------------
-def test_mostly_zero_dataframe_through_meta_estimators():
+def test_mostly_zero_dataframe_through_meta_estimators(monkeypatch):
+    skip_zeros_up_to_half(monkeypatch)  # the path whose frames once crashed
     X = pd.DataFrame(reference(values("skip"), "float64"),
                      columns=[f"p{j}" for j in range(D)])
     model = quiet(small(max_iter=30).fit, X, Y)
@@ -225,7 +255,8 @@ def test_mostly_zero_dataframe_through_meta_estimators():
     assert quiet(pipe.fit, X, Y).score(X, Y) > 0.4
 
 
-def test_read_csv_frame_predicts(tmp_path):
+def test_read_csv_frame_predicts(tmp_path, monkeypatch):
+    skip_zeros_up_to_half(monkeypatch)
     X = values("skip")
     path = tmp_path / "data.csv"
     pd.DataFrame(X, columns=[f"c{j}" for j in range(D)]).to_csv(path, index=False)
@@ -240,7 +271,7 @@ def test_read_csv_frame_predicts(tmp_path):
 @pytest.mark.parametrize("path", ["dense", "skip", "sparse"])
 def test_predict_casts_to_the_model_dtype(path, monkeypatch):
     X = values("dense" if path == "dense" else "skip")
-    skip_zeros_in_prediction(monkeypatch)  # "skip": the zero-skipping kernels predict too
+    skip_zeros_up_to_half(monkeypatch)  # "skip": the zero-skipping kernels predict too
     m32 = quiet(small().fit, X.astype(np.float32), Y)
     m64 = quiet(small().fit, X.astype(np.float64), Y)
     for model, other in ((m32, np.float64), (m32, np.int32), (m64, np.float32)):

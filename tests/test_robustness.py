@@ -18,7 +18,7 @@ import joblib
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from conftest import skip_zeros_in_prediction
+from conftest import skip_zeros_up_to_half
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -27,7 +27,7 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
 from threadpoolctl import threadpool_limits
 
-from sklearn_symnet import SymNetClassifier, WuxingNeuron
+from sklearn_symnet import SymNetClassifier, WuxingNeuron, _inputs
 from sklearn_symnet._threads import PARALLEL_MIN_WORK  # threads are used above it
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -163,11 +163,9 @@ def test_nonfinite_X_at_predict_found_by_the_product(value, msg, path, coupling,
     are then checked with scikit-learn's message, on every first-layer path,
     in any chunk, whichever coupling (flux neurons would saturate an infinite
     input to a finite signal), for either dtype."""
-    from sklearn_symnet import _inputs
-
     monkeypatch.setattr(_inputs, "DENSE_CHUNK_ROWS", 16)  # several chunks
     monkeypatch.setattr(_inputs, "PREDICT_CHUNK_ROWS", 16)
-    skip_zeros_in_prediction(monkeypatch)  # mostly zeros: zero skipping predicts too
+    skip_zeros_up_to_half(monkeypatch)  # mostly zeros: zero skipping predicts too
     rng = np.random.RandomState(0)
     X = rng.rand(70, 6)
     if path != "dense-blas":
@@ -983,7 +981,7 @@ def test_same_random_state_same_model(data, kw):
 def big_data():
     rng = np.random.RandomState(0)
     Xs = rng.rand(600, 200)
-    Xs[rng.rand(600, 200) < 0.7] = 0.0  # ~30% non-zeros: zero-skipping path
+    Xs[rng.rand(600, 200) < 0.9] = 0.0  # ~10% non-zeros: zero-skipping path
     ys = rng.randint(0, 3, 600)
     Xd = rng.rand(400, 200) + 0.05      # fully dense: gather + BLAS path
     yd = rng.randint(0, 3, 400)
@@ -999,6 +997,8 @@ def test_big_data_uses_parallel_paths(big_data):
         assert BIG_KW["batch_size"] * X.shape[1] * 100 >= PARALLEL_MIN_WORK
     Xs = big_data["sparse-ish"][0]
     assert np.count_nonzero(Xs) / Xs.size < 0.5
+    assert _inputs.training_skips_zeros(Xs, 100)  # at BIG_KW's width: zero skipping
+    assert _inputs.prediction_skips_zeros(Xs, Xs.dtype, 100)
     assert np.count_nonzero(big_data["dense"][0]) == big_data["dense"][0].size
 
 
@@ -1079,7 +1079,7 @@ def test_concurrent_predicts_leave_blas_threads_as_they_were(path, monkeypatch):
     from threadpoolctl import threadpool_info
 
     if path == "zero-skipping":  # 20 % non-zeros
-        skip_zeros_in_prediction(monkeypatch)
+        skip_zeros_up_to_half(monkeypatch)
     rng = np.random.default_rng(0)
     X = rng.random((600, 200)) * (rng.random((600, 200)) < 0.2)
     y = (X[:, :100].sum(axis=1) > X[:, 100:].sum(axis=1)).astype(int)
