@@ -640,7 +640,8 @@ def predict_dense(
     breakpoints, slope, intercept, gain)`` or ``("flux", F)``, as
     :func:`rate_forward` and :func:`flux_forward` read them, with the same
     bits.  ``last`` (n_rows, last width) receives the signals; ``work`` is
-    (2 n_threads, PREDICT_BLOCK_ROWS x widest hidden layer) of scratch;
+    (2 n_threads, min(PREDICT_BLOCK_ROWS, n_rows) x widest hidden layer) of
+    scratch;
     ``bad`` (n_blocks, 1 + n_layers) receives, per block, the number of the
     first layer's non-finite inputs and of each layer's non-finite signals.
     Blocks are shared by ``n_threads`` OpenMP threads; BLAS must run
@@ -702,7 +703,7 @@ def predict_dense(
     n_blocks = (n + B - 1) // B
     if last.shape[0] != n or last.shape[1] != fan_in:
         raise ValueError("predict_dense: last must have shape (n_rows, last width)")
-    if (work.shape[0] < 2 * max(n_threads, 1) or work.shape[1] < B * widest
+    if (work.shape[0] < 2 * max(n_threads, 1) or work.shape[1] < min(B, n) * widest
             or bad.shape[0] < n_blocks or bad.shape[1] != n_layers + 1):
         raise ValueError("predict_dense: work or bad too small")
     bad[:, :] = 0

@@ -239,7 +239,8 @@ class SymNetwork:
         nt = threads_for(m * self.layer_units[0] * self.layer_units[1], self.n_threads)
         B = _kernels.PREDICT_BLOCK_ROWS
         hidden = self.layer_units[1:-1]
-        work = np.empty((2 * nt, B * max(hidden, default=1)), dtype=self.dtype)
+        # scratch for a block of rows (fewer rows: a smaller block)
+        work = np.empty((2 * nt, min(B, m) * max(hidden, default=1)), dtype=self.dtype)
         n_blocks = -(-m // B)
         bad = np.empty((n_blocks, len(self.tables) + 1), dtype=np.int64)
         S_last = np.empty((m, self.layer_units[-1]), dtype=self.dtype)

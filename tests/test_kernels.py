@@ -1537,6 +1537,16 @@ def test_predict_dense_reports_non_finite_blocks(dtype):
         K.predict_dense(X, coefs, intercepts, specs, last, work[:1], bad, 1)
     with pytest.raises(ValueError, match="do not fit"):
         K.predict_dense(X[:, :4].copy(), coefs, intercepts, specs, last, work, bad, 1)
+    # fewer rows than a block: scratch for those rows only
+    last40, bad1 = np.empty((40, 4), dtype), np.empty((1, 3), dtype=np.int64)
+    small = np.empty((2, 40 * 8), dtype)
+    K.predict_dense(X[:40], coefs, intercepts, specs, last40, small, bad1, 1)
+    eps = np.finfo(dtype).eps
+    np.testing.assert_allclose(last40, last[:40], rtol=0,
+                               atol=64 * eps * (np.abs(last[:40]).max() + 1))
+    with pytest.raises(ValueError, match="too small"):
+        K.predict_dense(X[:40], coefs, intercepts, specs, last40,
+                        np.empty((2, 40 * 8 - 1), dtype), bad1, 1)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux")
