@@ -64,6 +64,62 @@ def break_even(densities, skip, blas):
     return f"> {densities[-1]:.3f}"
 
 
+# the rules that force one path at any width and density
+FORCE = {"skip": (1.0, 0.0), "blas": (-1.0, 0.0)}
+
+
+def time_paths(run, force, calls, pause, scale=1.0):
+    """Medians of ``calls`` timings of ``run(path)`` for the zero-skipping and
+    the BLAS path in turn, each forced (``force(path)``) and after ``pause``
+    seconds; times multiplied by ``scale``."""
+    times = {p: [] for p in FORCE}
+    for _ in range(calls):
+        for p in FORCE:
+            force(p)
+            time.sleep(pause)
+            t = time.perf_counter()
+            run(p)
+            times[p].append(scale * (time.perf_counter() - t))
+    return np.median(times["skip"]), np.median(times["blas"])
+
+
+def sweep(X, widths, densities, rules, time_both, unit, digits, rule_for):
+    """The sweep both path diagnostics run: for each width, ``X`` thinned or
+    filled to each density, the two paths' times from ``time_both(width, Xd,
+    force)`` (``force(path)`` makes ``_inputs.<rules>`` pick that path), a
+    table per width, the break-even density and ``rule_for(width, (a, w0))``,
+    the shipped rule's limit.  Restores the shipped rule; returns ``(width,
+    break-even, limit)`` per width."""
+    shipped = dict(getattr(_inputs, rules))
+    key = np.dtype(X.dtype).str[1:]
+
+    def force(path):
+        setattr(_inputs, rules, {k: FORCE[path] for k in shipped})
+
+    rows = []
+    try:
+        for width in widths:
+            rng = np.random.default_rng(0)
+            print(f"\n## width {width}\n| density | zero skipping {unit} | BLAS {unit} | faster |")
+            print("|---|---|---|---|")
+            skip_t, blas_t, actual = [], [], []
+            for density in densities:
+                Xd = at_density(X, density, rng)
+                actual.append(float((Xd != 0).mean()))
+                s, b = time_both(width, Xd, force)
+                skip_t.append(s)
+                blas_t.append(b)
+                print(f"| {actual[-1]:.3f} | {s:.{digits}f} | {b:.{digits}f} | "
+                      f"{'zero skipping' if s < b else 'BLAS'} |", flush=True)
+            limit = rule_for(width, shipped[key])
+            even = break_even(actual, skip_t, blas_t)
+            print(f"break-even density {even}; the shipped rule skips zeros up to {limit:.3f}")
+            rows.append((width, even, limit))
+    finally:
+        setattr(_inputs, rules, shipped)
+    return rows
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_data_arguments(parser)
@@ -73,53 +129,27 @@ def main(argv=None):
     parser.add_argument("--calls", type=int, default=15)
     parser.add_argument("--pause", type=float, default=0.1)
     args = parser.parse_args(argv)
-    widths = [int(w) for w in args.widths.split(",")]
-    densities = [float(d) for d in args.densities.split(",")]
 
     X, y, X_test, _ = load_from_args(args)
     X_test = np.ascontiguousarray(X_test)
-    dtype = X_test.dtype
     print(run_header("diagnose_predict_path.py", argv))
-    print(f"# {X_test.shape[0]} test rows, {dtype}, {args.calls} calls, pause {args.pause} s")
-    shipped = dict(_inputs.PREDICT_SKIP_DENSITY)
-    key = np.dtype(dtype).str[1:]
-    rows = []
-    try:
-        for width in widths:
+    print(f"# {X_test.shape[0]} test rows, {X_test.dtype}, {args.calls} calls, "
+          f"pause {args.pause} s")
+    models = {}
+
+    def time_both(width, Xd, force):
+        if width not in models:  # one model per width (the time does not depend on it)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                model = SymNetClassifier(hidden_layer_sizes=(width,), max_iter=1,
-                                         random_state=0).fit(X[:args.n_fit], y[:args.n_fit])
-            rng = np.random.default_rng(0)
-            print(f"\n## width {width}\n| density | zero skipping ms | BLAS ms | faster |")
-            print("|---|---|---|---|")
-            skip_ms, blas_ms, actual = [], [], []
-            for density in densities:
-                Xd = at_density(X_test, density, rng)
-                actual.append(float((Xd != 0).mean()))
-                paths = {"skip": {k: (1.0, 0.0) for k in shipped},
-                         "blas": {k: (-1.0, 0.0) for k in shipped}}
-                times = {p: [] for p in paths}
-                for _ in range(args.calls):
-                    for p, rule in paths.items():
-                        _inputs.PREDICT_SKIP_DENSITY = rule
-                        time.sleep(args.pause)
-                        t = time.perf_counter()
-                        model.predict(Xd)
-                        times[p].append(1e3 * (time.perf_counter() - t))
-                s, b = np.median(times["skip"]), np.median(times["blas"])
-                skip_ms.append(s)
-                blas_ms.append(b)
-                print(f"| {actual[-1]:.3f} | {s:.2f} | {b:.2f} | "
-                      f"{'zero skipping' if s < b else 'BLAS'} |")
-            a, w0 = shipped[key]
-            rule = max(a * (1 - w0 / width), 0.0)
-            even = break_even(actual, skip_ms, blas_ms)
-            print(f"break-even density {even}; the shipped rule skips zeros up to {rule:.3f}")
-            rows.append((width, even, rule))
-    finally:
-        _inputs.PREDICT_SKIP_DENSITY = shipped
-    return rows
+                models[width] = SymNetClassifier(hidden_layer_sizes=(width,), max_iter=1,
+                                                 random_state=0).fit(X[:args.n_fit],
+                                                                     y[:args.n_fit])
+        return time_paths(lambda p: models[width].predict(Xd), force, args.calls, args.pause,
+                          scale=1e3)
+
+    return sweep(X_test, [int(w) for w in args.widths.split(",")],
+                 [float(d) for d in args.densities.split(",")], "PREDICT_SKIP_DENSITY",
+                 time_both, "ms", 2, lambda w, r: max(r[0] * (1 - r[1] / w), 0.0))
 
 
 if __name__ == "__main__":

@@ -21,13 +21,12 @@ Run::
 
 import argparse
 import sys
-import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 from _bench_data import add_data_arguments, load_from_args, run_header  # this folder
-from diagnose_predict_path import at_density, break_even  # this folder
+from diagnose_predict_path import FORCE, sweep, time_paths  # this folder
 
 try:
     import sklearn_symnet  # noqa: F401
@@ -47,61 +46,31 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--pause", type=float, default=0.2)
     args = parser.parse_args(argv)
-    widths = [int(w) for w in args.widths.split(",")]
-    densities = [float(d) for d in args.densities.split(",")]
 
     X, y, _, _ = load_from_args(args)
     X = np.ascontiguousarray(X)
     classes = np.unique(y)
-    dtype = X.dtype
     print(run_header("diagnose_train_path.py", argv))
-    print(f"# {X.shape[0]} training rows, {dtype}, batch 128, median of {args.epochs} "
+    print(f"# {X.shape[0]} training rows, {X.dtype}, batch 128, median of {args.epochs} "
           f"epochs after one, pause {args.pause} s")
-    shipped = dict(_inputs.TRAIN_SKIP_DENSITY)
-    key = np.dtype(dtype).str[1:]
-    forced = {"skip": {k: (1.0, 0.0) for k in shipped},
-              "blas": {k: (-1.0, 0.0) for k in shipped}}
-    rows = []
-    try:
-        for width in widths:
-            rng = np.random.default_rng(0)
-            print(f"\n## width {width}\n| density | zero skipping s | BLAS s | faster |")
-            print("|---|---|---|---|")
-            skip_s, blas_s, actual = [], [], []
-            for density in densities:
-                Xd = at_density(X, density, rng)
-                actual.append(float((Xd != 0).mean()))
-                models = {}
-                for p, rule in forced.items():
-                    _inputs.TRAIN_SKIP_DENSITY = rule
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore")
-                        models[p] = SymNetClassifier(hidden_layer_sizes=(width,),
-                                                     random_state=0)
-                        models[p].partial_fit(Xd, y, classes=classes)
-                times = {p: [] for p in forced}
-                for _ in range(args.epochs):
-                    for p, rule in forced.items():
-                        _inputs.TRAIN_SKIP_DENSITY = rule
-                        time.sleep(args.pause)
-                        t = time.perf_counter()
-                        with warnings.catch_warnings():
-                            warnings.simplefilter("ignore")
-                            models[p].partial_fit(Xd, y)
-                        times[p].append(time.perf_counter() - t)
-                s, b = np.median(times["skip"]), np.median(times["blas"])
-                skip_s.append(s)
-                blas_s.append(b)
-                print(f"| {actual[-1]:.3f} | {s:.3f} | {b:.3f} | "
-                      f"{'zero skipping' if s < b else 'BLAS'} |", flush=True)
-            a, w0 = shipped[key]
-            rule = min(max(a * (1 - w0 / width), 0.0), _inputs.SKIP_ZEROS_MAX_DENSITY)
-            even = break_even(actual, skip_s, blas_s)
-            print(f"break-even density {even}; the shipped rule skips zeros up to {rule:.3f}")
-            rows.append((width, even, rule))
-    finally:
-        _inputs.TRAIN_SKIP_DENSITY = shipped
-    return rows
+
+    def epoch(model, Xd, **kw):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.partial_fit(Xd, y, **kw)
+
+    def time_both(width, Xd, force):
+        models = {}
+        for p in FORCE:  # one model per path, its first epoch untimed
+            force(p)
+            models[p] = SymNetClassifier(hidden_layer_sizes=(width,), random_state=0)
+            epoch(models[p], Xd, classes=classes)
+        return time_paths(lambda p: epoch(models[p], Xd), force, args.epochs, args.pause)
+
+    cap = _inputs.SKIP_ZEROS_MAX_DENSITY
+    return sweep(X, [int(w) for w in args.widths.split(",")],
+                 [float(d) for d in args.densities.split(",")], "TRAIN_SKIP_DENSITY",
+                 time_both, "s", 3, lambda w, r: min(max(r[0] * (1 - r[1] / w), 0.0), cap))
 
 
 if __name__ == "__main__":

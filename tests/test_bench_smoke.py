@@ -276,31 +276,29 @@ def test_defaults_search_patch_forces_the_shipped_schedule(monkeypatch):
     assert seen == [0.01 * max(0.5 ** (t / 2), 0.3) for t in range(1, 5)]
 
 
-def test_diagnose_predict_path_runs(tiny_mnist, capsys):
+@pytest.mark.parametrize("which", ["predict", "train"])
+def test_diagnose_path_scripts_run(tiny_mnist, capsys, which):
     from sklearn_symnet import _inputs
 
-    shipped = dict(_inputs.PREDICT_SKIP_DENSITY)
-    diag = load_script("benchmarks/diagnose_predict_path.py")
-    rows = diag.main(["--data", str(tiny_mnist), "--widths", "8,40", "--densities", "0.05,0.4",
-                      "--n-fit", "200", "--calls", "2", "--pause", "0"])
-    assert [w for w, _, _ in rows] == [8, 40]
-    assert rows[0][2] == 0.0  # narrow: the shipped rule never skips zeros
-    out = capsys.readouterr().out
-    assert out.count("| zero skipping ms | BLAS ms |") == 2 and "break-even density" in out
-    assert _inputs.PREDICT_SKIP_DENSITY == shipped  # restored
-    assert diag.break_even([0.1, 0.2, 0.3], [1.0, 2.0, 4.0], [2.0, 2.5, 3.0]) == "0.233"
-    assert diag.break_even([0.1, 0.2], [3.0, 4.0], [2.0, 2.0]) == "< 0.100"
-
-
-def test_diagnose_train_path_runs(tiny_mnist, capsys):
-    from sklearn_symnet import _inputs
-
-    shipped = dict(_inputs.TRAIN_SKIP_DENSITY)
-    diag = load_script("benchmarks/diagnose_train_path.py")
-    rows = diag.main(["--data", str(tiny_mnist), "--widths", "8,400", "--densities", "0.05,0.4",
-                      "--n-train", "200", "--epochs", "1", "--pause", "0"])
+    rules = "PREDICT_SKIP_DENSITY" if which == "predict" else "TRAIN_SKIP_DENSITY"
+    shipped = dict(getattr(_inputs, rules))
+    diag = load_script(f"benchmarks/diagnose_{which}_path.py")
+    extra = (["--n-fit", "200", "--calls", "2"] if which == "predict"
+             else ["--n-train", "200", "--epochs", "1"])
+    rows = diag.main(["--data", str(tiny_mnist), "--widths", "8,400", "--densities",
+                      "0.05,0.4", "--pause", "0"] + extra)
     assert [w for w, _, _ in rows] == [8, 400]
+    # narrow: the shipped rule never skips zeros; wide: up to at most the cap
     assert rows[0][2] == 0.0 and 0 < rows[1][2] <= _inputs.SKIP_ZEROS_MAX_DENSITY
     out = capsys.readouterr().out
-    assert out.count("| zero skipping s | BLAS s |") == 2 and "break-even density" in out
-    assert _inputs.TRAIN_SKIP_DENSITY == shipped  # restored
+    unit = "ms" if which == "predict" else "s"
+    assert out.count(f"| zero skipping {unit} | BLAS {unit} |") == 2
+    assert "break-even density" in out
+    assert getattr(_inputs, rules) == shipped  # restored
+
+
+def test_break_even():
+    diag = load_script("benchmarks/diagnose_predict_path.py")
+    assert diag.break_even([0.1, 0.2, 0.3], [1.0, 2.0, 4.0], [2.0, 2.5, 3.0]) == "0.233"
+    assert diag.break_even([0.1, 0.2], [3.0, 4.0], [2.0, 2.0]) == "< 0.100"
+    assert diag.break_even([0.1, 0.2], [1.0, 1.0], [2.0, 2.0]) == "> 0.200"
