@@ -204,9 +204,12 @@ class BaseSymNet(CallbackSupport, BaseEstimator, metaclass=ABCMeta):
         hidden = self._hidden_sizes()
         fitted = hasattr(self, "coefs_")
         first_pass = not fitted or (not incremental and not self.warm_start)
+        # X is not scanned for NaN and inf here: the first layer's product finds
+        # them, minibatch by minibatch (_row_checker); y is checked as usual
         X, y = validate_data(
             self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
             dtype=(np.float64, np.float32), reset=first_pass, y_numeric=False,
+            ensure_all_finite=False,
         )
         if not first_pass and X.dtype != self._free.dtype:
             X = X.astype(self._free.dtype)
@@ -270,7 +273,9 @@ class BaseSymNet(CallbackSupport, BaseEstimator, metaclass=ABCMeta):
         if self.early_stopping:
             tr, va = self._validation_split(X.shape[0], y_idx, rng)
             train_rows = np.sort(tr).astype(np.int64)
-            val = (X[va], Y[va], None if sw is None else sw[va], target_state)
+            X_val = X[va]
+            val = (X_val, Y[va], None if sw is None else sw[va], target_state,
+                   self._row_checker(X_val))
         else:
             train_rows = np.arange(X.shape[0], dtype=np.int64)
             val = None
@@ -293,7 +298,7 @@ class BaseSymNet(CallbackSupport, BaseEstimator, metaclass=ABCMeta):
         try:
             source = training_input(X, batch_size, layer_units[1])
             n_iter = self._epochs(net, optimizer, source, Y, sw, train_rows, batch_size, rng,
-                                  val, history, incremental, monitor)
+                                  val, history, incremental, monitor, self._row_checker(X))
             # The epoch's loss is measured before its last step: make sure the
             # final coefficients still give finite signals (a diverging solver
             # may not).
@@ -377,10 +382,12 @@ class BaseSymNet(CallbackSupport, BaseEstimator, metaclass=ABCMeta):
         return h
 
     def _epochs(self, net, optimizer, source, Y, sw, train_rows, batch_size, rng, val,
-                h, incremental, monitor):
+                h, incremental, monitor, check_rows):
         """The epoch loop: shuffling, stopping, the best parameters.  Returns
         the number of epochs run; updates the history ``h``.  Raises
-        :class:`SignalOverflowError` where the signals overflow."""
+        :class:`SignalOverflowError` where the signals overflow, and
+        ``check_rows(rows)``'s error where a minibatch's rows of X are not
+        finite."""
         n_train = train_rows.shape[0]
         no_improvement = 0
         best_free = None
@@ -394,7 +401,8 @@ class BaseSymNet(CallbackSupport, BaseEstimator, metaclass=ABCMeta):
                 if self.shuffle:  # rng.permutation(train_rows), without a copy:
                     order.sort()  # the sorted rows again
                     rng.shuffle(order)
-                loss = net.train_epoch(source, Y, sw, order, batch_size, optimizer)
+                loss = net.train_epoch(source, Y, sw, order, batch_size, optimizer,
+                                       check_rows)
                 optimizer.end_epoch()
                 if not (np.isfinite(loss) and np.all(np.isfinite(net.free))):
                     raise ValueError(NON_FINITE_MESSAGE)
@@ -404,8 +412,8 @@ class BaseSymNet(CallbackSupport, BaseEstimator, metaclass=ABCMeta):
                 if self.verbose:
                     print(f"Iteration {n_iter}, loss = {loss:.8f}")
                 if val is not None:
-                    X_val, Y_val, sw_val, state = val
-                    Z = net.head.scale * net.predict_outputs(X_val)
+                    X_val, Y_val, sw_val, state, check_val = val
+                    Z = net.head.scale * net.predict_outputs(X_val, check_val)
                     score = self._validation_score(Z, Y_val, sw_val, state)
                     h["val_scores"].append(score)
                     if self.verbose:
@@ -637,23 +645,26 @@ class BaseSymNet(CallbackSupport, BaseEstimator, metaclass=ABCMeta):
         ArctanBound(self._fitted_bound).to_coef(free, out)
         return out
 
+    def _row_checker(self, X):
+        """``check(rows)`` or ``check(start, stop)``: scikit-learn's finiteness
+        check and message for those rows of ``X``.  NaN and inf in ``X`` are
+        found by the first layer's product (every one reaches all inputs of its
+        row), so ``X`` is never scanned whole: only rows whose inputs are not
+        finite are checked, in fit, partial_fit and prediction alike."""
+        def check(rows, stop=None):
+            part = X[rows] if stop is None else X[rows:stop]
+            assert_all_finite(part.data if sp.issparse(part) else part, allow_nan=False,
+                              estimator_name=type(self).__name__, input_name="X")
+        return check
+
     def _predict_outputs(self, X):
         """The head's outputs ``z`` (before ``output_scale_``) for ``X``."""
         check_is_fitted(self)
         dtype = self._free.dtype  # the model's own dtype, as MLPClassifier casts
-        # NaN and inf are found by the first layer's product (every one reaches
-        # all inputs of its row), so X is not scanned first: rows whose inputs
-        # are not finite get scikit-learn's own check and message
         X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False, dtype=dtype,
-                          ensure_all_finite=False)
+                          ensure_all_finite=False)  # (see _row_checker)
         net = self._fitted_network(dtype, X.shape[0])
-
-        def check_rows(start, stop):
-            rows = X[start:stop]
-            assert_all_finite(rows.data if sp.issparse(rows) else rows, allow_nan=False,
-                              estimator_name=type(self).__name__, input_name="X")
-
-        return net.predict_outputs(X, check_rows)
+        return net.predict_outputs(X, self._row_checker(X))
 
     def layer_signals(self, X):
         """Look inside the fitted network: every layer's inputs, signals and gains.

@@ -312,7 +312,7 @@ class SymNetwork:
         return np.array([c.sum() / max(self.dead_samples * c.shape[0], 1)
                          for c in self.dead_counts])
 
-    def train_epoch(self, source, Y, sw, order, batch_size, optimizer):
+    def train_epoch(self, source, Y, sw, order, batch_size, optimizer, check_rows=None):
         """One pass over ``order`` in minibatches; returns the mean loss.
 
         Parameters
@@ -323,6 +323,11 @@ class SymNetwork:
         order : int64 ndarray, the rows to visit, in order
         batch_size : int
         optimizer : Optimizers
+        check_rows : callable or None
+            Called with a minibatch's rows whose first-layer inputs are not
+            all finite, before any neuron reads them (the caller's check of
+            those rows of X: a NaN or inf in X reaches every first-layer input
+            of its row, so X need not be scanned beforehand).
         """
         self._allocate(min(batch_size, order.shape[0]))
         self.dead_counts = [np.zeros(w, dtype=np.int64) for w in self.layer_units[1:]]
@@ -331,19 +336,21 @@ class SymNetwork:
         for start in range(0, order.shape[0], batch_size):
             rows = order[start: start + batch_size]
             m = rows.shape[0]
-            loss = self._train_batch(source, Y, sw, rows, m, optimizer)
+            loss = self._train_batch(source, Y, sw, rows, m, optimizer, check_rows)
             if loss is not None:  # None: a minibatch of zero total weight
                 total += loss * m
                 n_seen += m
         return total / max(n_seen, 1)
 
-    def _train_batch(self, source, Y, sw, rows, m, optimizer):
+    def _train_batch(self, source, Y, sw, rows, m, optimizer, check_rows=None):
         n_threads = self.n_threads
         nt = threads_for(m * self.layer_units[0] * self.layer_units[1], n_threads)
         U, S, G, E, Yb, swb, levels = self._batch_views(m)
 
         def first(W, b, U0, nt_):
             source.forward(rows, W, b, U0, nt_)
+            if check_rows is not None and _kernels.count_non_finite(U0, nt_):
+                check_rows(rows)
 
         self._forward(first, m, U, S, G, True, n_threads, levels)
         if self.dead_counts is not None:  # the zero-gain diagnostic (per epoch)

@@ -186,6 +186,52 @@ def test_nonfinite_X_at_predict_found_by_the_product(value, msg, path, coupling,
     assert np.all(np.isfinite(P)) and P.shape == (70, 3)
 
 
+@pytest.mark.parametrize("value, msg", NONFINITE)
+@pytest.mark.parametrize("path", ["dense-blas", "dense-zero-skipping", "csr", "csc"])
+@pytest.mark.parametrize("coupling", ["rate", "flux"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_nonfinite_X_in_training_found_by_the_product(value, msg, path, coupling, dtype,
+                                                      monkeypatch):
+    """fit and partial_fit do not scan X before training either: a minibatch
+    whose first-layer inputs are not finite gets scikit-learn's check and
+    message for its rows, on every first-layer path, whichever coupling and
+    dtype, in any row (also one held out for early stopping, found by the
+    validation's prediction), and the estimator is left as it was."""
+    if path == "dense-zero-skipping":
+        skip_zeros_up_to_half(monkeypatch)
+    rng = np.random.RandomState(0)
+    X = rng.rand(90, 6)
+    if path != "dense-blas":
+        X[X < 0.7] = 0.0
+    y = np.arange(90) % 3
+    fitted = small(coupling=coupling, batch_size=16).fit(X.astype(dtype), y)
+    before = [W.copy() for W in fitted.coefs_]
+    for row in (0, 45, 89):
+        Xb = X.copy()
+        Xb[row, 4] = value
+        Xb = Xb.astype(dtype)
+        if path in ("csr", "csc"):
+            Xb = getattr(sp, path + "_matrix")(Xb)
+        with pytest.raises(ValueError, match=msg):
+            small(coupling=coupling, batch_size=16).fit(Xb, y)
+        with pytest.raises(ValueError, match=msg):
+            small(coupling=coupling, batch_size=16, early_stopping=True).fit(Xb, y)
+        with pytest.raises(ValueError, match=msg):
+            fitted.partial_fit(Xb, y)
+        assert all(np.array_equal(a, b) for a, b in zip(fitted.coefs_, before))
+
+
+def test_nonfinite_after_cast_in_partial_fit_of_a_float32_model(data):
+    X, y = data
+    clf = small().fit(X.astype(np.float32), y)
+    before = [W.copy() for W in clf.coefs_]
+    Xb = X.copy()
+    Xb[5, 1] = 1e300  # finite in float64, inf in the model's float32
+    with pytest.raises(ValueError, match="infinity or a value too large for.*float32"):
+        clf.partial_fit(Xb, y)
+    assert all(np.array_equal(a, b) for a, b in zip(clf.coefs_, before))
+
+
 def test_nonfinite_after_cast_to_a_float32_model(data):
     """A finite float64 value too large for a float32 model becomes inf in the
     cast: rejected with scikit-learn's message naming float32, as the check
