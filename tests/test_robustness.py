@@ -152,10 +152,17 @@ def test_nonfinite_X_rejected_everywhere(data, fitted, value, msg, row, col, spa
         fitted.predict_log_proba(Xb)
 
 
-@pytest.mark.parametrize("value, msg", NONFINITE)
-@pytest.mark.parametrize("path", ["dense-blas", "dense-zero-skipping", "csr", "csc"])
-@pytest.mark.parametrize("coupling", ["rate", "flux"])
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def every_first_layer_path(test):
+    """Parametrize ``test`` over every non-finite value, first-layer path,
+    coupling and dtype."""
+    for name, values in (("dtype", [np.float64, np.float32]), ("coupling", ["rate", "flux"]),
+                         ("path", ["dense-blas", "dense-zero-skipping", "csr", "csc"]),
+                         ("value, msg", NONFINITE)):
+        test = pytest.mark.parametrize(name, values)(test)
+    return test
+
+
+@every_first_layer_path
 def test_nonfinite_X_at_predict_found_by_the_product(value, msg, path, coupling, dtype,
                                                      monkeypatch):
     """Prediction does not scan X before the product: the first layer's
@@ -186,10 +193,7 @@ def test_nonfinite_X_at_predict_found_by_the_product(value, msg, path, coupling,
     assert np.all(np.isfinite(P)) and P.shape == (70, 3)
 
 
-@pytest.mark.parametrize("value, msg", NONFINITE)
-@pytest.mark.parametrize("path", ["dense-blas", "dense-zero-skipping", "csr", "csc"])
-@pytest.mark.parametrize("coupling", ["rate", "flux"])
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@every_first_layer_path
 def test_nonfinite_X_in_training_found_by_the_product(value, msg, path, coupling, dtype,
                                                       monkeypatch):
     """fit and partial_fit do not scan X before training either: a minibatch
