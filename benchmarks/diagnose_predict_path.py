@@ -83,15 +83,14 @@ def time_paths(run, force, calls, pause, scale=1.0):
     return np.median(times["skip"]), np.median(times["blas"])
 
 
-def sweep(X, widths, densities, rules, time_both, unit, digits, rule_for):
+def sweep(X, widths, densities, rules, time_both, unit, digits, cap=None):
     """The sweep both path diagnostics run: for each width, ``X`` thinned or
     filled to each density, the two paths' times from ``time_both(width, Xd,
     force)`` (``force(path)`` makes ``_inputs.<rules>`` pick that path), a
-    table per width, the break-even density and ``rule_for(width, (a, w0))``,
-    the shipped rule's limit.  Restores the shipped rule; returns ``(width,
-    break-even, limit)`` per width."""
+    table per width, the break-even density and the shipped rule's limit
+    (``_inputs.skip_limit``, at least 0, at most ``cap``).  Restores the
+    shipped rule; returns ``(width, break-even, limit)`` per width."""
     shipped = dict(getattr(_inputs, rules))
-    key = np.dtype(X.dtype).str[1:]
 
     def force(path):
         setattr(_inputs, rules, {k: FORCE[path] for k in shipped})
@@ -111,7 +110,9 @@ def sweep(X, widths, densities, rules, time_both, unit, digits, rule_for):
                 blas_t.append(b)
                 print(f"| {actual[-1]:.3f} | {s:.{digits}f} | {b:.{digits}f} | "
                       f"{'zero skipping' if s < b else 'BLAS'} |", flush=True)
-            limit = rule_for(width, shipped[key])
+            limit = max(_inputs.skip_limit(shipped, X.dtype, width), 0.0)
+            if cap is not None:
+                limit = min(limit, cap)
             even = break_even(actual, skip_t, blas_t)
             print(f"break-even density {even}; the shipped rule skips zeros up to {limit:.3f}")
             rows.append((width, even, limit))
@@ -149,7 +150,7 @@ def main(argv=None):
 
     return sweep(X_test, [int(w) for w in args.widths.split(",")],
                  [float(d) for d in args.densities.split(",")], "PREDICT_SKIP_DENSITY",
-                 time_both, "ms", 2, lambda w, r: max(r[0] * (1 - r[1] / w), 0.0))
+                 time_both, "ms", 2)
 
 
 if __name__ == "__main__":

@@ -67,10 +67,9 @@ def main(argv=None):
             epoch(models[p], Xd, classes=classes)
         return time_paths(lambda p: epoch(models[p], Xd), force, args.epochs, args.pause)
 
-    cap = _inputs.SKIP_ZEROS_MAX_DENSITY
     return sweep(X, [int(w) for w in args.widths.split(",")],
                  [float(d) for d in args.densities.split(",")], "TRAIN_SKIP_DENSITY",
-                 time_both, "s", 3, lambda w, r: min(max(r[0] * (1 - r[1] / w), 0.0), cap))
+                 time_both, "s", 3, cap=_inputs.SKIP_ZEROS_MAX_DENSITY)
 
 
 if __name__ == "__main__":

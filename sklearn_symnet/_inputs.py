@@ -128,6 +128,14 @@ def sampled_density(X):
 TRAIN_SKIP_DENSITY = {"f8": (0.24, 13.0), "f4": (0.47, 69.0)}
 
 
+def skip_limit(rules, dtype, width):
+    """The highest density at which a dense first layer of ``width`` neurons
+    skips zeros under ``rules`` (``{dtype code: (a, w0)}``): ``a * (1 - w0 /
+    width)``, below zero for narrow layers (never skip)."""
+    a, w0 = rules[np.dtype(dtype).str[1:]]
+    return a * (1.0 - w0 / max(width, 1))
+
+
 def training_skips_zeros(X, width=None):
     """Whether training should take the first layer of ``X`` (in the model's
     dtype) through the zero-skipping kernels: always for sparse ``X``; dense
@@ -137,8 +145,7 @@ def training_skips_zeros(X, width=None):
         return True
     limit = SKIP_ZEROS_MAX_DENSITY
     if width is not None:
-        a, w0 = TRAIN_SKIP_DENSITY[X.dtype.str[1:]]
-        limit = min(limit, a * (1.0 - w0 / max(width, 1)))
+        limit = min(limit, skip_limit(TRAIN_SKIP_DENSITY, X.dtype, width))
     return sampled_density(X) <= limit
 
 
@@ -159,8 +166,7 @@ def prediction_skips_zeros(X, dtype, width):
     zero-skipping kernels (always for sparse ``X``)."""
     if sp.issparse(X):
         return True
-    a, w0 = PREDICT_SKIP_DENSITY[np.dtype(dtype).str[1:]]
-    return sampled_density(X) <= a * (1.0 - w0 / max(width, 1))
+    return sampled_density(X) <= skip_limit(PREDICT_SKIP_DENSITY, dtype, width)
 
 
 def training_input(X, max_batch, width=None):

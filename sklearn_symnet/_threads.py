@@ -150,10 +150,13 @@ def _release_blas_control():
     BLAS threads inside the kernels' threads, slower and with other bits,
     and a restore from another thread left BLAS at one thread.)  Older
     threadpoolctl has no such control: nothing to do."""
-    clear = getattr(getattr(threadpoolctl, "OpenBLASController", None),
-                    "clear_controlling_thread", None)
-    if clear is not None:
-        clear(force=True)
+    if _CLEAR_CONTROL is not None:
+        _CLEAR_CONTROL(force=True)
+
+
+# threadpoolctl >= 3.8's release of OpenBLAS's controlling thread, or None
+_CLEAR_CONTROL = getattr(getattr(threadpoolctl, "OpenBLASController", None),
+                         "clear_controlling_thread", None)
 
 
 def _blas_libraries():
