@@ -29,21 +29,29 @@ PREDICT_CHUNK_ENTRIES = 1 << 21
 
 
 class DenseGatherInput:
-    """Dense input: gather the minibatch rows, then one product.
+    """Dense input: gather the minibatch rows and multiply them (one kernel,
+    :func:`_kernels.gather_forward`).
 
-    The product is split into row blocks (by shape only) that the kernels'
-    OpenMP threads share, each block a single-threaded BLAS call.
+    The forward product is split over the inner dimension, into the row
+    blocks of ``W`` that the adjustment's product ``Xb.T @ D`` gives the same
+    thread (by shape only; Adam's blocks of 2,048 entries split ``W`` at
+    nearly the same rows), so each core keeps its own rows of ``W`` in cache
+    through the minibatch; each block is a single-threaded BLAS call.
     """
 
     def __init__(self, X, max_batch):
         self.X = X
         self.buf = np.empty((max_batch, X.shape[1]), dtype=X.dtype)
+        self.partials = {}  # width -> scratch for the partial products
 
     def forward(self, rows, W, b, U, n_threads):
-        Xb = self.buf[: rows.shape[0]]
-        _kernels.gather_rows(self.X, rows, Xb, n_threads)
-        U[...] = b
-        _kernels.matmul(Xb, False, W, False, U, 1.0, 1.0, n_threads)
+        m, (d, n) = rows.shape[0], W.shape
+        P = self.partials.get(n)
+        if P is None:
+            blocks = _kernels.matmul_blocks(d, n, self.buf.shape[0])[0]
+            P = self.partials[n] = np.empty(((blocks - 1) * self.buf.shape[0], n),
+                                            dtype=self.X.dtype)
+        _kernels.gather_forward(self.X, rows, self.buf[:m], W, b, U, P, n_threads)
 
     def grad(self, rows, D, GW, n_threads):
         # rows are the ones of the preceding forward call: the buffer holds them

@@ -1316,23 +1316,6 @@ def count_non_finite(const floating[:, ::1] A, int n_threads=1):
     return bad
 
 
-def gather_rows(
-    const floating[:, ::1] X,
-    const long long[::1] rows,
-    floating[:, ::1] out,
-    int n_threads=1,
-):
-    """``out[r] = X[rows[r]]`` (a minibatch's rows, in parallel)."""
-    cdef Py_ssize_t n = rows.shape[0], d = X.shape[1], r
-    if out.shape[0] < n or out.shape[1] != d:
-        raise ValueError("gather_rows: out must have room for the rows")
-    if d == 0:
-        return
-    with nogil:
-        for r in prange(n, schedule="static", num_threads=n_threads):
-            memcpy(&out[r, 0], &X[rows[r], 0], d * sizeof(floating))
-
-
 cdef inline void _gemm(
     char transa, char transb, int m, int n, int k, floating alpha,
     floating *a, int lda, floating *b, int ldb, floating beta,
@@ -1439,6 +1422,96 @@ cdef extern from "_affinity.h" nogil:
     int symnet_same_mask(const void *mask)
     int symnet_mask_size()
     int symnet_get_mask(void *mask)
+
+
+def gather_forward(
+    const floating[:, ::1] X,
+    const long long[::1] rows,
+    floating[:, ::1] Xb,
+    const floating[:, ::1] W,
+    const floating[::1] b,
+    floating[:, ::1] U,
+    floating[:, ::1] P,
+    int n_threads=1,
+):
+    """A minibatch's first-layer inputs ``U = X[rows] @ W + b``, with the
+    rows gathered into ``Xb`` (kept for the adjustment's product).
+
+    The inner dimension is split into the row blocks of the adjustment's
+    product ``Xb.T @ D`` (:func:`matmul_blocks` of ``(d, width, m)``), so the
+    thread that multiplies block ``j`` of ``W`` here is the one that computes
+    block ``j`` of its gradient, and, as Adam's static blocks split ``W`` at
+    nearly the same rows, adjusts it: each core reads and writes mostly its
+    own rows of ``W`` in every phase, and few cache lines of ``W`` pass
+    between the cores within a minibatch (``docs/performance.md``).  Each
+    thread also gathers only its block's columns of the rows.
+
+    Block 0's product goes into ``U`` (over ``b``), block ``j > 0``'s into
+    rows ``(j - 1) * m ..`` of the scratch ``P``, and the partial sums are
+    added to ``U`` in block order: the blocks depend on the shapes only, so
+    the result does not depend on ``n_threads``.  A product that is one block
+    is one BLAS call, as :func:`matmul`.
+    """
+    cdef Py_ssize_t m = rows.shape[0], d = X.shape[1], n = W.shape[1]
+    if (Xb.shape[0] < m or Xb.shape[1] != d or W.shape[0] != d or b.shape[0] != n
+            or U.shape[0] != m or U.shape[1] != n):
+        raise ValueError("gather_forward: incompatible shapes")
+    if m == 0 or n == 0:
+        return
+    nblk, per_ = matmul_blocks(d, n, m)
+    cdef Py_ssize_t p = nblk, per = per_
+    if p > 1 and (P.shape[0] < (p - 1) * m or P.shape[1] != n):
+        raise ValueError("gather_forward: P must have room for the partial products")
+    cdef Py_ssize_t r
+    cdef floating one = 1
+    cdef int master_cpu = symnet_cpu()
+    with nogil:
+        if p == 1 or d == 0:
+            for r in prange(m, schedule="static", num_threads=n_threads):
+                memcpy(&Xb[r, 0], &X[rows[r], 0], d * sizeof(floating))
+                memcpy(&U[r, 0], &b[0], n * sizeof(floating))
+            if d > 0:
+                _gemm(78, 78, <int>n, <int>m, <int>d, one, <floating*>&W[0, 0], <int>n,
+                      &Xb[0, 0], <int>d, one, &U[0, 0], <int>n)
+        else:
+            _split_forward(X, rows, Xb, W, b, U, P, p, per, n_threads, master_cpu)
+
+
+cdef void _split_forward(
+    const floating[:, ::1] X, const long long[::1] rows, floating[:, ::1] Xb,
+    const floating[:, ::1] W, const floating[::1] b, floating[:, ::1] U,
+    floating[:, ::1] P, Py_ssize_t p, Py_ssize_t per, int n_threads, int master_cpu,
+) noexcept nogil:
+    """:func:`gather_forward`'s product of ``p > 1`` inner blocks."""
+    cdef Py_ssize_t m = rows.shape[0], d = X.shape[1], n = W.shape[1]
+    cdef Py_ssize_t r, c, j, k0, kj
+    cdef floating *dst
+    cdef floating one = 1, zero = 0
+    with parallel(num_threads=n_threads):
+        symnet_spread(master_cpu, threadid(), n_threads)
+        for j in prange(p, schedule="static"):
+            k0 = j * per
+            kj = per if k0 + per <= d else d - k0
+            if kj > 0:
+                for r in range(m):
+                    memcpy(&Xb[r, k0], &X[rows[r], k0], kj * sizeof(floating))
+            if j == 0:
+                for r in range(m):
+                    memcpy(&U[r, 0], &b[0], n * sizeof(floating))
+                dst = &U[0, 0]
+            else:
+                dst = &P[(j - 1) * m, 0]
+            if kj > 0:
+                _gemm(78, 78, <int>n, <int>m, <int>kj, one, <floating*>&W[k0, 0], <int>n,
+                      &Xb[0, k0], <int>d, zero if j > 0 else one, dst, <int>n)
+            elif j > 0:
+                for r in range(m):
+                    for c in range(n):
+                        dst[r * n + c] = 0
+        for r in prange(m, schedule="static"):
+            for j in range(1, p):
+                for c in range(n):
+                    U[r, c] = U[r, c] + P[(j - 1) * m + r, c]
 
 
 def nudge_probe(int n_threads):

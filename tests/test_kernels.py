@@ -1380,7 +1380,7 @@ def test_steady_kernels_count_non_finite_signals():
 
 
 # ---------------------------------------------------------------------------
-# count_zero_gains, gather_rows
+# count_zero_gains, gather_forward
 # ---------------------------------------------------------------------------
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_count_zero_gains(dtype):
@@ -1395,17 +1395,48 @@ def test_count_zero_gains(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("n_threads", [1, 2])
-def test_gather_rows(dtype, n_threads):
+@pytest.mark.parametrize("d, m", [(13, 40), (784, 128), (785, 96), (3001, 128), (200, 9)])
+def test_gather_forward(dtype, d, m):
+    """``U = X[rows] @ W + b`` with the rows kept in ``Xb``: the inner blocks
+    are the adjustment product's row blocks, any thread count gives the same
+    bits, and the result agrees with the reference."""
     rng = np.random.default_rng(22)
-    X = rng.standard_normal((50, 13)).astype(dtype)
-    rows = rng.integers(0, 50, 40).astype(np.int64)
-    out = nan_like((64, 13), dtype)
-    K.gather_rows(X, rows, out, n_threads)
-    np.testing.assert_array_equal(out[:40], X[rows])
-    assert np.all(np.isnan(out[40:]))  # the rest untouched
-    with pytest.raises(ValueError, match="gather_rows"):
-        K.gather_rows(X, rows, out[:10], 1)
+    n = 100
+    X = rng.standard_normal((300, d)).astype(dtype)
+    rows = rng.integers(0, 300, m).astype(np.int64)
+    W = rng.standard_normal((d, n)).astype(dtype)
+    b = rng.standard_normal(n).astype(dtype)
+    p, per = K.matmul_blocks(d, n, m)  # the blocks of Xb.T @ D (the adjustment)
+    assert p == {13: 1, 784: 2, 785: 2, 3001: 8, 200: 1}[d]
+    P = nan_like((max(p - 1, 0) * 128, n), dtype)
+    out = []
+    for nt in (1, 2, 3):
+        Xb, U = nan_like((128, d), dtype), nan_like((m, n), dtype)
+        K.gather_forward(X, rows, Xb[:m], W, b, U, P, nt)
+        np.testing.assert_array_equal(Xb[:m], X[rows])
+        assert np.all(np.isnan(Xb[m:]))  # the rest of the buffer untouched
+        out.append(U)
+    assert np.array_equal(out[0], out[1]) and np.array_equal(out[0], out[2])
+    expected = ref_matmul(X[rows], False, W, False, np.tile(b, (m, 1)), 1.0, 1.0)
+    mag = ref_matmul(np.abs(X[rows]), False, np.abs(W), False, np.tile(np.abs(b), (m, 1)), 1, 1)
+    assert_close(out[0], expected, 1e-12 if dtype == np.float64 else 1e-5, mag)
+    if p > 1:  # the partial sums, in block order, over block 0's product
+        parts = [X[rows][:, j * per: (j + 1) * per] @ W[j * per: (j + 1) * per]
+                 for j in range(p)]
+        np.testing.assert_allclose(P[: (p - 1) * m].reshape(p - 1, m, n), parts[1:],
+                                   rtol=1e-5, atol=1e-3)
+
+
+def test_gather_forward_checks_its_buffers():
+    X, W, b = np.ones((10, 784)), np.ones((784, 100)), np.ones(100)
+    rows = np.arange(128, dtype=np.int64) % 10
+    Xb, U = np.empty((128, 784)), np.empty((128, 100))
+    with pytest.raises(ValueError, match="gather_forward: incompatible"):
+        K.gather_forward(X, rows, Xb[:100], W, b, U, np.empty((128, 100)), 1)
+    with pytest.raises(ValueError, match="gather_forward: P must have room"):
+        K.gather_forward(X, rows, Xb, W, b, U, np.empty((127, 100)), 1)
+    K.gather_forward(X, rows, Xb, W, b, U, np.empty((128, 100)), 1)
+    assert np.all(U == 785.0)
 
 
 # ---------------------------------------------------------------------------
