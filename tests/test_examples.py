@@ -44,6 +44,24 @@ def test_example_runs(name, tmp_path, capsys):
     assert plt.get_fignums() == []  # every figure was closed
 
 
+def test_compare_digits_scalings(tmp_path, capsys):
+    """The README job standardizes by default; --scaling 16 gives both models
+    the raw pixels / 16 instead, and SymNet's accuracies differ between them."""
+    module = _load("plot_compare_digits")
+    accs = {}
+    for scaling, header in [("standard", "StandardScaler"), ("16", "pixels / 16")]:
+        args = ["--out", str(tmp_path), "--quick"] + (["--scaling", "16"] if scaling == "16"
+                                                       else [])
+        module.main(args)
+        out = capsys.readouterr().out
+        assert f"test, {header}, hidden=" in out
+        rows = {line[:17].strip(): line[17:].split() for line in out.splitlines()
+                if line.startswith(("SymNet", "MLPClassifier"))}
+        assert set(rows) == {"SymNet (defaults)", "SymNet (all flux)", "MLPClassifier"}
+        accs[scaling] = rows["SymNet (defaults)"][:2]  # seeds 0 and 1
+    assert accs["standard"] != accs["16"]
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("params", [
     dict(),
