@@ -129,11 +129,14 @@ def sampled_density(X):
 # at densities up to ``min(a * (1 - w0 / width), SKIP_ZEROS_MAX_DENSITY)``,
 # (a, w0) per dtype from the break-even densities of one epoch on 20,000
 # MNIST rows thinned or filled to 5-45 % non-zeros
-# (benchmarks/diagnose_train_path.py, 2 cores): float64 0.14 at width 32,
-# 0.22 at 100, 0.23 at 400; float32 0.08, 0.15, 0.39 (fitted to 100 and
-# 400; at 32 skipping won by under 6 % below 0.08).  Above them BLAS is up
-# to a third faster (docs/performance.md).
-TRAIN_SKIP_DENSITY = {"f8": (0.24, 13.0), "f4": (0.47, 69.0)}
+# (benchmarks/diagnose_train_path.py, 2 cores, since the dense forward
+# product splits its inner dimension): float64 0.16 at width 32, 0.24 at
+# 100, 0.21 at 400 (the rule, fitted before that change to 0.14, 0.22 and
+# 0.23, was kept: it gives 0.14, 0.21, 0.23); float32 0.11, 0.14, 0.18
+# (least squares; the split made BLAS faster on wide float32 layers, where
+# the break-even had been 0.39).  Above them BLAS is up to a third faster
+# (docs/performance.md).
+TRAIN_SKIP_DENSITY = {"f8": (0.24, 13.0), "f4": (0.175, 13.0)}
 
 
 def skip_limit(rules, dtype, width):
