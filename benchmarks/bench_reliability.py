@@ -9,7 +9,9 @@ Cases (digits /16, the README main job's stratified 75/25 split):
 * ``revive``: a 2-sample fit (output neurons dead), then 30 ``partial_fit``
   calls on new data and labels;
 * ``swap``: fit, then 10 ``partial_fit`` epochs on labels with 0<->1, 8<->9 swapped;
-* ``readme``: the README main job (100 hidden, 200 epochs), mean over 5 seeds.
+* ``readme``: the README main job (100 hidden, 200 epochs), mean over 5 seeds, on the
+  pixels / 16 as the job was until it began to standardize its inputs (the job itself:
+  ``examples/plot_compare_digits.py``, ``--scaling 16`` for this case).
 
 Each SymNet variant (``--variant name:param=value,...``) runs beside
 MLPClassifier at its defaults, in one process.  Prints a markdown table and

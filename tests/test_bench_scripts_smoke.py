@@ -34,6 +34,15 @@ def test_diagnose_dead_reports_dead_fractions():
     assert np.all(dead_flux == 0.0) and acc_flux > 0.9
 
 
+def test_diagnose_scaling_raw_pixels_start_linear(capsys):
+    diag = load_script("benchmarks/diagnose_scaling.py")
+    means = diag.main(["--seeds", "1"])
+    raw, std = means["pixels / 16"], means["StandardScaler"]
+    assert raw[0] < 0.5 * std[0]          # the hidden inputs spread less on raw pixels
+    assert raw[2] > 0.2 and std[2] == 0   # and many neurons start linear for every sample
+    assert "kink at u = -1.220" in capsys.readouterr().out
+
+
 def test_bench_reliability_one_case():
     rel = load_script("benchmarks/bench_reliability.py")
     rows, names = rel.run([("SymNet", {})], cases=["2-sample fit, then 30 partial_fit"])
