@@ -36,7 +36,9 @@ class DenseGatherInput:
     blocks of ``W`` that the adjustment's product ``Xb.T @ D`` gives the same
     thread (by shape only; Adam's blocks of 2,048 entries split ``W`` at
     nearly the same rows), so each core keeps its own rows of ``W`` in cache
-    through the minibatch; each block is a single-threaded BLAS call.
+    through the minibatch; each block is a single-threaded BLAS call.  The
+    partial products of blocks 1.. take ``(blocks - 1) * batch * width``
+    entries of scratch (none for a product of one block; at most 16 blocks).
     """
 
     def __init__(self, X, max_batch):

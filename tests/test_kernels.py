@@ -1427,6 +1427,22 @@ def test_gather_forward(dtype, d, m):
                                    rtol=1e-5, atol=1e-3)
 
 
+def test_gather_forward_with_an_empty_last_block():
+    """16 blocks of 9 inputs over 130: the last block starts past the end and
+    contributes zeros, as matmul's empty blocks do."""
+    rng = np.random.default_rng(23)
+    d, n, m = 130, 2600, 200
+    assert K.matmul_blocks(d, n, m) == (16, 9)
+    X = rng.standard_normal((m, d))
+    W, b = rng.standard_normal((d, n)), rng.standard_normal(n)
+    rows = np.arange(m, dtype=np.int64)[::-1].copy()
+    U, Xb = np.empty((m, n)), np.empty((m, d))
+    P = np.full((15 * m, n), np.nan)
+    K.gather_forward(X, rows, Xb, W, b, U, P, 2)
+    np.testing.assert_allclose(U, X[rows] @ W + b, rtol=1e-10, atol=1e-10)
+    assert np.all(P[14 * m:] == 0)
+
+
 def test_gather_forward_checks_its_buffers():
     X, W, b = np.ones((10, 784)), np.ones((784, 100)), np.ones(100)
     rows = np.arange(128, dtype=np.int64) % 10
