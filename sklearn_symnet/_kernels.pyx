@@ -1424,6 +1424,10 @@ cdef extern from "_affinity.h" nogil:
     int symnet_get_mask(void *mask)
 
 
+cdef extern from "_barrier.h" nogil:
+    void symnet_barrier()
+
+
 def gather_forward(
     const floating[:, ::1] X,
     const long long[::1] rows,
@@ -1508,6 +1512,7 @@ cdef void _split_forward(
                 for r in range(m):
                     for c in range(n):
                         dst[r * n + c] = 0
+        symnet_barrier()  # the prange above is `omp for nowait`: every block first
         for r in prange(m, schedule="static"):
             for j in range(1, p):
                 for c in range(n):
