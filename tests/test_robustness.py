@@ -27,7 +27,7 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
 from threadpoolctl import threadpool_limits
 
-from sklearn_symnet import SymNetClassifier, WuxingNeuron, _inputs
+from sklearn_symnet import SymNetClassifier, WuxingNeuron, _inputs, _kernels
 from sklearn_symnet._threads import PARALLEL_MIN_WORK  # threads are used above it
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -223,6 +223,31 @@ def test_nonfinite_X_in_training_found_by_the_product(value, msg, path, coupling
         with pytest.raises(ValueError, match=msg):
             fitted.partial_fit(Xb, y)
         assert all(np.array_equal(a, b) for a, b in zip(fitted.coefs_, before))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("value, msg", NONFINITE)
+@pytest.mark.parametrize("column", [3, 250], ids=["first-block", "second-block"])
+def test_nonfinite_X_in_training_found_by_the_split_product(column, value, msg, dtype):
+    """Dense rows wide enough for the first layer's product to split over its
+    inner dimension (two blocks: columns 0-149 and 150-299): a NaN or inf in
+    either block's columns reaches the summed first-layer inputs and gets
+    scikit-learn's message, and a failing partial_fit leaves the model as it
+    was."""
+    rng = np.random.RandomState(0)
+    X = (rng.rand(160, 300) + 0.1).astype(dtype)
+    y = np.arange(160) % 3
+    kw = dict(hidden_layer_sizes=(100,), batch_size=80, max_iter=2, random_state=0)
+    assert _kernels.matmul_blocks(300, 100, 80) == (2, 150)  # the split path
+    fitted = SymNetClassifier(**kw).fit(X, y)
+    before = [W.copy() for W in fitted.coefs_]
+    Xb = X.copy()
+    Xb[101, column] = value
+    with pytest.raises(ValueError, match=msg):
+        SymNetClassifier(**kw).fit(Xb, y)
+    with pytest.raises(ValueError, match=msg):
+        fitted.partial_fit(Xb, y)
+    assert all(np.array_equal(a, b) for a, b in zip(fitted.coefs_, before))
 
 
 def test_nonfinite_after_cast_in_partial_fit_of_a_float32_model(data):
