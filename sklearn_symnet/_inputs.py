@@ -44,16 +44,15 @@ class DenseGatherInput:
     def __init__(self, X, max_batch):
         self.X = X
         self.buf = np.empty((max_batch, X.shape[1]), dtype=X.dtype)
-        self.partials = {}  # width -> scratch for the partial products
+        self.partials = None  # scratch for the partial products (first call)
 
     def forward(self, rows, W, b, U, n_threads):
-        m, (d, n) = rows.shape[0], W.shape
-        P = self.partials.get(n)
-        if P is None:
-            blocks = _kernels.matmul_blocks(d, n, self.buf.shape[0])[0]
-            P = self.partials[n] = np.empty(((blocks - 1) * self.buf.shape[0], n),
-                                            dtype=self.X.dtype)
-        _kernels.gather_forward(self.X, rows, self.buf[:m], W, b, U, P, n_threads)
+        if self.partials is None:
+            batch, (d, n) = self.buf.shape[0], W.shape
+            blocks = _kernels.matmul_blocks(d, n, batch)[0]
+            self.partials = np.empty(((blocks - 1) * batch, n), dtype=self.X.dtype)
+        m = rows.shape[0]
+        _kernels.gather_forward(self.X, rows, self.buf[:m], W, b, U, self.partials, n_threads)
 
     def grad(self, rows, D, GW, n_threads):
         # rows are the ones of the preceding forward call: the buffer holds them

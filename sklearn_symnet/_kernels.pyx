@@ -1470,7 +1470,7 @@ def gather_forward(
     cdef floating one = 1
     cdef int master_cpu = symnet_cpu()
     with nogil:
-        if p == 1 or d == 0:
+        if p == 1:  # (also where d == 0)
             for r in prange(m, schedule="static", num_threads=n_threads):
                 memcpy(&Xb[r, 0], &X[rows[r], 0], d * sizeof(floating))
                 memcpy(&U[r, 0], &b[0], n * sizeof(floating))
