@@ -8,10 +8,18 @@ time per kernel of the last epoch, plus the rest (Python and NumPy between
 kernel calls). Only calls from Python are seen: work a kernel does inside
 another kernel counts for the outer one.
 
+With ``--floor``, the same run also measures issue 12's two-product floor
+(``_bench_measure.two_product_floor``: ``X @ W1`` and ``X.T @ D`` on the
+whole training set, best of ``--floor-repeat``, before and after the epochs)
+and an epoch without the timers, and prints the epoch's parts cumulatively
+as multiples of that floor: how much of the floor targets (float64 within
+1.2x, float32 within 1.5x) the products and the optimiser leave to the rest.
+
 Run::
 
     python benchmarks/profile_epoch.py --data path/to/mnist.npz [--epochs 2] [--n-jobs 2]
     python benchmarks/profile_epoch.py --data path/to/mnist.npz --standardize --dtype float32
+    python benchmarks/profile_epoch.py --data path/to/mnist.npz --standardize --floor
 """
 
 import argparse
@@ -22,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 from _bench_data import add_data_arguments, load_from_args  # this folder
+from _bench_measure import merge_floors, settle, two_product_floor  # this folder
 
 try:
     from sklearn_symnet import _kernels
@@ -73,6 +82,9 @@ def main(argv=None):
     parser.add_argument("--n-jobs", type=int, default=None)
     parser.add_argument("--hidden", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--floor", action="store_true",
+                        help="also measure the two-product floor and epochs without timers")
+    parser.add_argument("--floor-repeat", type=int, default=10)
     args = parser.parse_args(argv)
 
     from sklearn_symnet import SymNetClassifier
@@ -81,23 +93,86 @@ def main(argv=None):
     X, y = data.X_train, data.y_train
     clf = SymNetClassifier(hidden_layer_sizes=(args.hidden,), batch_size=args.batch_size,
                            random_state=0, n_jobs=args.n_jobs)
+    classes = np.unique(y)
+    floors, plain = [], []
+    if args.floor:
+        settle()
+        floors.append(two_product_floor(X, args.hidden, repeat=args.floor_repeat,
+                                        batch_size=args.batch_size))
     timings = Counter()
+    epochs = []  # (total, timings) of every epoch after the first (warm-up)
     restore = instrument(timings)
     try:
-        for _ in range(args.epochs):
+        for e in range(args.epochs):
             timings.clear()
+            settle()
             t0 = time.perf_counter()
-            clf.partial_fit(X, y, classes=np.unique(y))
+            clf.partial_fit(X, y, classes=classes)
             total = time.perf_counter() - t0
+            if e > 0 or args.epochs == 1:
+                epochs.append((total, Counter(timings)))
     finally:
         restore()
+    if args.floor:
+        for _ in range(args.epochs):  # untimed epochs of the same model (no wrappers)
+            settle()
+            t0 = time.perf_counter()
+            clf.partial_fit(X, y)
+            plain.append(time.perf_counter() - t0)
+        settle()
+        floors.append(two_product_floor(X, args.hidden, repeat=args.floor_repeat,
+                                        batch_size=args.batch_size))
     print(f"last epoch: {total:.3f} s ({X.shape[0]} samples, {data.info['dataset']}, "
           f"scaling {data.info['scaling']}, {X.dtype}, hidden {args.hidden}, "
           f"batch {args.batch_size}, n_jobs {args.n_jobs})")
     for name, seconds in timings.most_common():
         print(f"  {name:<22} {seconds:7.4f} s")
     print(f"  {'(rest)':<22} {total - sum(timings.values()):7.4f} s")
+    if args.floor:
+        print_budget(epochs, plain, merge_floors(floors))
     return total, dict(timings)
+
+
+# the parts of an epoch, in the order they are added up against the floor
+BUDGET = [
+    ("products and gathers", ("gather_forward", "matmul", "compact_dense_forward",
+                              "csr_forward", "csc_grad", "matmul_blocks")),
+    ("adjustment and optimiser", ("adam_adjust", "adam_step", "sgd_step",
+                                  "finish_gradient")),
+    ("neurons, output error, reverse signals", ("rate_forward", "flux_forward",
+                                                "output_error", "reverse_signal")),
+    ("counts and column sums", ("count_zero_gains", "count_non_finite", "column_sums")),
+]
+
+
+def print_budget(epochs, plain, floor):
+    """The parts of the profiled epochs (each part's median over the epochs
+    after the first), added up, as multiples of the floor; then the epochs
+    without timers."""
+    fl, mb = floor["seconds"], floor["minibatch_s"]
+    print(f"floor (whole set, best of {floor['repeat']}): {fl:.4f} s; "
+          f"NumPy on {floor['batch_size']}-row shuffled minibatches: {mb:.4f} s "
+          f"({mb / fl:.2f}x the floor)")
+    print(f"medians over {len(epochs)} profiled epochs, added up:")
+
+    def median(names):
+        return float(np.median([sum(t.get(n, 0.0) for n in names) for _, t in epochs]))
+
+    grouped = {n for _, names in BUDGET for n in names}
+    others = tuple(set().union(*(t for _, t in epochs)) - grouped)
+    acc = 0.0
+    for label, names in BUDGET + [("other kernels", others)]:
+        acc += median(names)
+        print(f"  + {label:<40} {acc:7.4f} s  {acc / fl:5.2f}x the floor")
+    total = float(np.median([t for t, _ in epochs]))
+    print(f"  = {'the profiled epoch (with its timers)':<40} {total:7.4f} s  "
+          f"{total / fl:5.2f}x the floor")
+    med, best = float(np.median(plain)), min(plain)
+    print(f"epochs without timers: {', '.join(f'{t:.4f}' for t in plain)} s; "
+          f"median {med / fl:.2f}x the floor ({med / mb:.2f}x the minibatch one), "
+          f"best {best / fl:.2f}x ({best / mb:.2f}x)")
+    return {"floor_s": fl, "minibatch_floor_s": mb, "epoch_median_s": med,
+            "epoch_best_s": best}
 
 
 if __name__ == "__main__":

@@ -202,6 +202,19 @@ def test_profile_epoch_restores_kernels(tiny_mnist, capsys):
     assert "200 samples" in capsys.readouterr().out
 
 
+def test_profile_epoch_budget_against_the_floor(tiny_mnist, capsys):
+    profile = load_script("benchmarks/profile_epoch.py")
+    profile.main(["--data", str(tiny_mnist), "--epochs", "2", "--hidden", "8",
+                  "--standardize", "--n-train", "200", "--floor", "--floor-repeat", "1"])
+    out = capsys.readouterr().out
+    assert "medians over 1 profiled epochs" in out
+    lines = [ln for ln in out.splitlines() if ln.startswith("  + ")]
+    assert "products and gathers" in lines[0] and "other kernels" in lines[-1]
+    cumulative = [float(ln.split("x the floor")[0].split()[-1]) for ln in lines]
+    assert len(cumulative) == 5 and cumulative == sorted(cumulative) and cumulative[0] > 0
+    assert "epochs without timers" in out and "x the minibatch one" in out
+
+
 def test_tune_defaults_quick(tmp_path):
     module = load_script("benchmarks/tune_defaults.py")
     rows = module.main(["--quick", "--out", str(tmp_path)])
