@@ -56,3 +56,14 @@ def test_bench_overheads_measures_each_cost():
     assert bench.minibatch(n=1000, epochs=1) > 0
     costs = bench.tables(repeat=40)
     assert len(costs) == 10 and all(v > 0 for v in costs.values())
+
+
+def test_diagnose_blas_times_every_shape_in_both_dtypes(capsys):
+    diag = load_script("benchmarks/diagnose_blas.py")
+    results = diag.main(["--repeat", "1", "--number", "2"])
+    assert set(results) == {"float64", "float32"}
+    for rows in results.values():
+        assert [r[0] for r in rows] == [s for s, _ in diag.SHAPES]
+        assert all(t_np > 0 and t_k > 0 for _, _, t_np, t_k in rows)
+    out = capsys.readouterr().out
+    assert "BLAS:" in out and "one thread's half of the split product" in out
