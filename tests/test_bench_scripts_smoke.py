@@ -64,6 +64,6 @@ def test_diagnose_blas_times_every_shape_in_both_dtypes(capsys):
     assert set(results) == {"float64", "float32"}
     for rows in results.values():
         assert [r[0] for r in rows] == [s for s, _ in diag.SHAPES]
-        assert all(t_np > 0 and t_k > 0 for _, _, t_np, t_k in rows)
+        assert all(t_np > 0 and t_sp > 0 for _, _, t_np, t_sp in rows)
     out = capsys.readouterr().out
     assert "BLAS:" in out and "one thread's half of the split product" in out
