@@ -213,6 +213,7 @@ def test_profile_epoch_budget_against_the_floor(tiny_mnist, capsys):
     cumulative = [float(ln.split("x the floor")[0].split()[-1]) for ln in lines]
     assert len(cumulative) == 5 and cumulative == sorted(cumulative) and cumulative[0] > 0
     assert "epochs without timers" in out and "x the minibatch one" in out
+    assert "the two products alone" in out
 
 
 def test_tune_defaults_quick(tmp_path):
