@@ -708,6 +708,7 @@ def predict_dense(
         raise ValueError("predict_dense: work or bad too small")
     bad[:, :] = 0
     cdef int master_cpu = symnet_cpu()
+    tid = 0  # (each thread sets its own: initialised for the compiler)
     with nogil, parallel(num_threads=n_threads):
         tid = threadid()
         symnet_spread(master_cpu, tid, n_threads)
@@ -1524,7 +1525,7 @@ def nudge_probe(int n_threads):
     it shared the first thread's CPU (the nudge's migration path), then
     checks its affinity mask.  Returns the number of threads whose mask
     changed (0 when the nudge restores it), or -1 off Linux."""
-    cdef int tid, i, size = symnet_mask_size()
+    cdef int tid = 0, i, size = symnet_mask_size()
     cdef char[64][256] masks
     cdef int[64] changed
     if size <= 0 or size > 256:
@@ -1546,7 +1547,7 @@ def wake_probe(int n_threads, bint spread):
     the kernels start theirs (``symnet_spread``: the master yields once, the
     workers move off its CPU).  Its time is what waking the threads costs."""
     cdef int master_cpu = symnet_cpu()
-    cdef int tid
+    cdef int tid = 0
     n_threads = max(1, n_threads)
     with nogil, parallel(num_threads=n_threads):
         tid = threadid()
@@ -2035,7 +2036,7 @@ def adam_step(
     cdef floating b1 = beta1, b2 = beta2, c1 = 1.0 - beta1
     cdef floating c2 = 1.0 - beta2, lr = lr_t, ep = eps
     cdef floating tiny = _tiny(b1)
-    cdef unsigned int env
+    cdef unsigned int env = 0  # (set in each thread: initialised for the compiler)
     with nogil, parallel(num_threads=n_threads):
         env = symnet_subnormals_off()
         for i in prange(n, schedule="static"):
@@ -2103,7 +2104,7 @@ def adam_adjust(
     cdef double total = 0.0
     cdef floating g, b1 = beta1, b2 = beta2, k1 = 1.0 - beta1
     cdef floating k2 = 1.0 - beta2, lr = lr_t, ep = eps, tiny = _tiny(b1)
-    cdef unsigned int env
+    cdef unsigned int env = 0  # (set in each thread: initialised for the compiler)
     if grad.shape[0] != n or m1.shape[0] != n or m2.shape[0] != n or n_coef > n:
         raise ValueError("adam_adjust: inconsistent shapes")
     if n > size * ADJUST_MAX_BLOCKS:
