@@ -146,8 +146,9 @@ def kernel_products(X, hidden, batch_size, n_jobs, seed=0):
     """Seconds of one epoch of the first layer's two products alone, done as
     the model's dense input does them (``_inputs.DenseGatherInput``: the
     kernels' ``gather_forward`` and ``Xb.T @ D``), on ``batch_size``
-    shuffled rows at a time, with BLAS held to one thread and the model's
-    thread count (``n_jobs``), random ``W1`` and ``D``."""
+    shuffled rows at a time, with BLAS held to one thread and every thread
+    ``n_jobs`` allows (the model's count on an idle machine), random ``W1``
+    and ``D``."""
     from sklearn_symnet._inputs import DenseGatherInput
     from sklearn_symnet._threads import blas_single_thread, effective_n_threads, threads_for
 
