@@ -17,9 +17,8 @@ products as the model's dense input does them on its own (the kernels'
 model's thread count, nothing else in between). It prints the epoch's parts
 cumulatively as multiples of that floor, then the untimed epochs and the
 products alone: how much of the floor targets (float64 within 1.2x, float32
-within 1.5x) the products leave to the rest. The timers themselves slow the
-profiled epoch (each kernel call goes through a Python wrapper); the untimed
-epochs and the products alone are the measure.
+within 1.5x) the products leave to the rest. The timers add a Python wrapper
+to every kernel call, so the untimed epochs are the measure of a whole epoch.
 
 Run::
 
