@@ -21,8 +21,9 @@ import argparse
 import timeit
 
 import numpy as np
+from _bench_data import threadpools  # this folder
 from scipy.linalg import blas
-from threadpoolctl import threadpool_info, threadpool_limits
+from threadpoolctl import threadpool_limits
 
 # (rows, inner, columns) of C = A @ B, and what they are in a minibatch
 SHAPES = [
@@ -36,7 +37,7 @@ SHAPES = [
 def blas_libraries():
     """(file, version, architecture) of each BLAS threadpoolctl sees."""
     return [(p["filepath"].rsplit("/", 1)[-1], p.get("version"), p.get("architecture"))
-            for p in threadpool_info() if p.get("user_api") == "blas"]
+            for p in threadpools() if p.get("user_api") == "blas"]
 
 
 def time_shapes(dtype, repeat, number, seed=0):

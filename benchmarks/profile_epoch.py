@@ -100,7 +100,7 @@ def main(argv=None):
     clf = SymNetClassifier(hidden_layer_sizes=(args.hidden,), batch_size=args.batch_size,
                            random_state=0, n_jobs=args.n_jobs)
     classes = np.unique(y)
-    floors, plain = [], []
+    floors, plain, products = [], [], []
     if args.floor:
         settle()
         floors.append(two_product_floor(X, args.hidden, repeat=args.floor_repeat,
@@ -119,7 +119,6 @@ def main(argv=None):
                 epochs.append((total, Counter(timings)))
     finally:
         restore()
-    products = []
     if args.floor:
         for _ in range(args.epochs):  # untimed epochs, taking turns with the products
             settle()
